@@ -1,0 +1,1 @@
+"""The RunPod entry point: `python -m handler`."""

@@ -1,0 +1,62 @@
+"""`python -m handler`: read settings, load the model once, start the RunPod worker.
+
+The RunPod SDK's own flags pass through: --test_input '{"input": ...}' runs one job and
+exits; --rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port N serves its local API.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from shared.errors import WorkerError
+from shared.settings import load_settings
+
+
+def main() -> int:
+    process_started = time.perf_counter()
+    try:
+        settings = load_settings()
+    except WorkerError as exc:
+        print(f"chat-worker: {exc.message}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("handler")
+
+    from handler.app import Worker, build_engine
+
+    try:
+        engine = build_engine(settings)
+        engine.load()  # before the first job: the model stays warm for the life of the process
+        worker = Worker(settings, engine)
+    except WorkerError as exc:
+        print(f"chat-worker: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
+    device = engine.info().device_type
+    concurrency = settings.effective_concurrency(device)
+    log.info(
+        "ready in %.2fs: device=%s concurrency=%d adult_content=%s store=%s stream=%s",
+        worker.ctx.stats.load_time_s,
+        device,
+        concurrency,
+        settings.adult_content_enabled,
+        worker.ctx.store.backend,
+        settings.stream_enabled,
+    )
+
+    import runpod
+
+    runpod.serverless.start(
+        {
+            "handler": worker.handle_stream if settings.stream_enabled else worker.handle,
+            "concurrency_modifier": lambda _current: concurrency,
+            "return_aggregate_stream": True,
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per action: validate, call a service, shape the output."""

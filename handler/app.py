@@ -1,0 +1,78 @@
+"""The composition root: builds the engine, store, policy and services once, and serves jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from handler import dispatch as table
+from handler.actions import chat as chat_action
+from handler.context import WorkerContext
+from handler.errors import error_output
+from shared.chat import ChatService, SystemPrompts
+from shared.engine import Engine
+from shared.enhance import EnhanceService, load_profiles
+from shared.policy import ContentPolicy
+from shared.settings import Settings
+from shared.store import MemoryStore, Store
+
+log = logging.getLogger("handler")
+
+
+def build_store(settings: Settings) -> Store:
+    if settings.upstash_redis_rest_url and settings.upstash_redis_rest_token:
+        from shared.store.upstash import UpstashStore
+
+        return UpstashStore(settings)
+    return MemoryStore(
+        max_turns=settings.max_history_turns,
+        conversation_ttl_s=settings.conversation_ttl_s,
+        cache_size=settings.enhance_cache_size,
+        cache_ttl_s=settings.enhance_cache_ttl_s,
+    )
+
+
+def build_engine(settings: Settings) -> Engine:
+    from shared.engine.transformers_engine import TransformersEngine
+
+    return TransformersEngine(settings)
+
+
+class Worker:
+    """Holds the warm services; `handle` is the RunPod handler."""
+
+    def __init__(self, settings: Settings, engine: Engine, store: Store | None = None) -> None:
+        store = store or build_store(settings)
+        policy = ContentPolicy(settings.adult_content_enabled, settings.policy_dir)
+        chat = ChatService(engine, store, policy, settings, SystemPrompts())
+        enhance = EnhanceService(engine, store, policy, settings, load_profiles(settings.profiles_file))
+        self.ctx = WorkerContext(settings, engine, store, policy, chat, enhance)
+
+    async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            output = await table.dispatch(self.ctx, job)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean output; the worker keeps serving
+            self.ctx.stats.jobs_failed += 1
+            return error_output(exc)
+        self.ctx.stats.jobs_served += 1
+        return output
+
+    async def handle_stream(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Generator handler: chat with stream=true yields deltas; every other job yields one item."""
+        payload = job.get("input") if isinstance(job, dict) else None
+        if not isinstance(payload, dict) or payload.get("action") not in table.STREAMING_ACTIONS:
+            yield await self.handle(job)
+            return
+        action = payload["action"]
+        if payload.get("stream") is not True:
+            yield await self.handle(job)
+            return
+        try:
+            async for item in chat_action.stream(self.ctx, payload, force_adult=table.STREAMING_ACTIONS[action]):
+                yield item
+        except Exception as exc:  # noqa: BLE001 - a failed stream ends with an error item
+            self.ctx.stats.jobs_failed += 1
+            yield error_output(exc)
+            return
+        self.ctx.stats.jobs_served += 1

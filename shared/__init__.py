@@ -1,0 +1,1 @@
+"""Library code of the chat worker: services (chat, enhance) and what they use."""

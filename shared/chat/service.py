@@ -1,0 +1,155 @@
+"""The chat service: policy, system prompt, memory, context fitting, generation."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.chat.history import FittedPrompt, fit_history
+from shared.chat.prompts import SystemPrompts
+from shared.engine import Engine, GenerationParams, Message
+from shared.errors import AdultContentDisabled, InvalidInput
+from shared.policy import ContentPolicy
+from shared.schemas.chat import ChatRequest
+from shared.settings import Settings
+from shared.store import Store, Turn
+
+
+@dataclass
+class ChatReply:
+    response: str
+    generation_time: float
+    conversation_id: str
+    context_type: str
+    message_id: str
+    system_prompt_used: bool
+    unrestricted_mode: bool
+    usage: dict[str, int]
+    finish_reason: str
+    history_turns_used: int
+    history_turns_dropped: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    request: ChatRequest
+    conversation_id: str
+    stateful: bool
+    fitted: FittedPrompt
+    params: GenerationParams
+    context_type: str
+    adult_mode: bool
+    policy_texts: list[str]
+
+
+class ChatService:
+    def __init__(
+        self, engine: Engine, store: Store, policy: ContentPolicy, settings: Settings, prompts: SystemPrompts
+    ) -> None:
+        self.engine, self.store, self.policy = engine, store, policy
+        self.settings, self.prompts = settings, prompts
+
+    async def chat(self, request: ChatRequest, force_adult: bool = False) -> ChatReply:
+        started = time.perf_counter()
+        prep = await self._prepare(request, force_adult)
+        result = await self.engine.generate(prep.fitted.messages, prep.params)
+        return await self._finish(prep, result.text, result.completion_tokens, result.finish_reason, started)
+
+    async def stream(self, request: ChatRequest, force_adult: bool = False) -> AsyncIterator[str | ChatReply]:
+        """Yield text deltas, then the final ChatReply. The output check runs on the whole reply."""
+        started = time.perf_counter()
+        prep = await self._prepare(request, force_adult)
+        parts: list[str] = []
+        async for delta in self.engine.stream(prep.fitted.messages, prep.params):
+            parts.append(delta)
+            yield delta
+        text = "".join(parts).strip()
+        tokens = self.engine.count_tokens(text) if text else 0
+        reason = "length" if tokens >= prep.params.max_tokens else "stop"
+        yield await self._finish(prep, text, tokens, reason, started)
+
+    async def _prepare(self, request: ChatRequest, force_adult: bool) -> _Prepared:
+        self._check_limits(request)
+        stateful = request.conversation_history is None
+        conversation_id = request.conversation_id or f"conv_{uuid.uuid4().hex[:16]}"
+        history = await self._history(request, conversation_id, stateful)
+        window = [m.content for m in history[-self.policy.history_window :]]
+        texts = [request.message, *window]
+        found = self.policy.enforce(texts, action="chat")
+        explicit = force_adult or request.unrestricted or found.adult_trigger
+        if explicit and not self.policy.adult_enabled:
+            raise AdultContentDisabled("adult content is not enabled on this worker", field="unrestricted")
+        adult_mode = self.policy.adult_enabled and (explicit or found.adult_detected)
+        system = request.system_prompt  # a caller's prompt is used verbatim, always
+        if system is None:
+            system = self.prompts.default_for(request.context_type, adult_mode, found.adult_detected)
+        params = self._params(request)
+        fitted = fit_history(self.engine, system, history, request.message, params.max_tokens)
+        context_type = "adult" if adult_mode and request.context_type == "general" else request.context_type
+        return _Prepared(request, conversation_id, stateful, fitted, params, context_type, adult_mode, texts)
+
+    async def _finish(
+        self, prep: _Prepared, text: str, completion_tokens: int, finish_reason: str, started: float
+    ) -> ChatReply:
+        # The reply is judged together with what led to it: a cross-combination is refused too.
+        self.policy.enforce([*prep.policy_texts, text], action="chat", stage="output")
+        warnings: list[str] = []
+        if prep.stateful:
+            now = time.time()
+            turns = [Turn("user", prep.request.message, now), Turn("assistant", text, now)]
+            await self.store.append_turns(prep.conversation_id, turns)
+            health = self.store.health()
+            if health.shared and health.warning:  # shared store degraded: turns kept locally for now
+                warnings.append(health.warning)
+        if prep.fitted.history_dropped:
+            warnings.append(f"{prep.fitted.history_dropped} oldest turns were left out to fit the context")
+        return ChatReply(
+            response=text,
+            generation_time=round(time.perf_counter() - started, 3),
+            conversation_id=prep.conversation_id,
+            context_type=prep.context_type,
+            message_id=f"msg_{uuid.uuid4().hex[:16]}",
+            system_prompt_used=prep.request.system_prompt is not None,
+            unrestricted_mode=prep.adult_mode,
+            usage={"prompt_tokens": prep.fitted.prompt_tokens, "completion_tokens": completion_tokens},
+            finish_reason=finish_reason,
+            history_turns_used=prep.fitted.history_used,
+            history_turns_dropped=prep.fitted.history_dropped,
+            warnings=warnings,
+        )
+
+    async def _history(self, request: ChatRequest, conversation_id: str, stateful: bool) -> list[Message]:
+        if not stateful:
+            return [Message(item.speaker, item.content) for item in request.conversation_history or []]
+        turns = await self.store.get_turns(conversation_id, self.settings.max_history_turns)
+        return [Message(t.role, t.content) for t in turns]
+
+    def _check_limits(self, request: ChatRequest) -> None:
+        s = self.settings
+        if len(request.message) > s.max_message_chars:
+            raise InvalidInput(f"message is longer than {s.max_message_chars} characters", field="message")
+        if request.max_tokens is not None and request.max_tokens > s.max_tokens_limit:
+            raise InvalidInput(f"max_tokens must be at most {s.max_tokens_limit}", field="max_tokens")
+        history = request.conversation_history or []
+        if len(history) > max(s.max_history_turns, 1) * 4:
+            raise InvalidInput("conversation_history has too many turns", field="conversation_history")
+
+    def _params(self, request: ChatRequest) -> GenerationParams:
+        s = self.settings
+
+        def pick(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        return GenerationParams(
+            max_tokens=pick(request.max_tokens, s.default_max_tokens),
+            temperature=pick(request.temperature, s.default_temperature),
+            top_p=pick(request.top_p, s.default_top_p),
+            top_k=pick(request.top_k, s.default_top_k),
+            repetition_penalty=pick(request.repetition_penalty, s.default_repetition_penalty),
+            seed=request.seed,
+            stop=tuple(request.stop or ()),
+        )

@@ -1,0 +1,227 @@
+"""The enhancement service: policy -> cache -> model -> clean-up -> compose -> compress -> score.
+
+For any valid input that the policy allows, the caller gets a usable prompt: when the
+model fails, times out or answers unusably, the deterministic rule-based path composes
+one from the caller's words and the profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from shared.engine import Engine, GenerationParams, Message
+from shared.enhance import compose as c
+from shared.enhance.profiles import Profile, Profiles
+from shared.enhance.score import optimizations, quality_score
+from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
+from shared.enhance.tokens import count_for
+from shared.errors import InvalidInput
+from shared.policy import ContentPolicy
+from shared.schemas.enhance import EnhanceRequest
+from shared.settings import Settings
+from shared.store import Store
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1
+LEGACY_FIELDS = (
+    "success",
+    "original_prompt",
+    "enhanced_prompt",
+    "generation_time",
+    "enhancement_type",
+    "job_type",
+    "quality",
+)
+
+
+@dataclass
+class Draft:
+    text: str | None  # cleaned model output, None for the rule-based path
+    source: str
+    warning: str | None = None
+
+
+class EnhanceService:
+    def __init__(
+        self, engine: Engine, store: Store, policy: ContentPolicy, settings: Settings, profiles: Profiles
+    ) -> None:
+        self.engine, self.store, self.policy = engine, store, policy
+        self.settings, self.profiles = settings, profiles
+        self.model_timeout_s = min(settings.generation_timeout_s, 60.0)
+
+    async def enhance(self, req: EnhanceRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        profile = self._profile(req)
+        context_text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
+        found = self.policy.enforce([req.prompt, context_text], action="enhance")
+        adult = found.sexual or found.adult_detected
+        adult_mode = adult and self.policy.adult_enabled
+        key = self.cache_key(req, profile, adult_mode)
+        if self.settings.enhance_cache_size > 0:
+            hit = await self.store.cache_get(key)
+            if hit is not None:  # cache hits never touch the engine
+                return self._shape({**hit, "cache_hit": True}, req.mode)
+        draft = await self._draft(req, profile, adult_mode, key, context_text)
+        body = self._build(req, profile, draft, adult, adult_mode, context_text)
+        body["generation_time"] = round(time.perf_counter() - started, 3)
+        if draft.warning is None and self.settings.enhance_cache_size > 0:
+            await self.store.cache_put(key, body)  # fallbacks are not cached: the model gets another try
+        return self._shape({**body, "cache_hit": False}, req.mode)
+
+    def _profile(self, req: EnhanceRequest) -> Profile:
+        if len(req.prompt) > self.settings.max_prompt_chars:
+            raise InvalidInput(f"prompt is longer than {self.settings.max_prompt_chars} characters", field="prompt")
+        profile = self.profiles.get(req.job_type)
+        if profile is None:
+            valid = ", ".join(self.profiles.names())
+            raise InvalidInput(f"unknown job_type '{req.job_type}'; valid: {valid}", field="job_type")
+        return profile
+
+    def cache_key(self, req: EnhanceRequest, profile: Profile, adult_mode: bool) -> str:
+        digest = hashlib.sha256(
+            json.dumps(
+                [
+                    " ".join(unicodedata.normalize("NFKC", req.prompt).split()),
+                    req.job_type,
+                    req.quality,
+                    req.mode,
+                    req.enhancement_type,
+                    hashlib.sha256((req.system_prompt or "").encode()).hexdigest(),
+                    json.dumps(req.context, sort_keys=True) if req.context else "",
+                    req.seed,
+                    self.engine.info().model_name,
+                    profile.version,
+                    adult_mode,
+                ],
+                ensure_ascii=False,
+            ).encode()
+        ).hexdigest()
+        return f"enh:v{CACHE_VERSION}:{digest[:40]}"
+
+    async def _draft(
+        self, req: EnhanceRequest, profile: Profile, adult_mode: bool, key: str, context_text: str
+    ) -> Draft:
+        system = req.system_prompt  # the platform's own prompt is used verbatim
+        if system is None:
+            system = profile.system_prompt + (f" {profile.adult_system_addition}" if adult_mode else "")
+        user = req.prompt + (f"\nContext: {context_text}" if context_text else "")
+        seed = req.seed if req.seed is not None else int(key.rsplit(":", 1)[1][:8], 16)
+        params = GenerationParams(
+            max_tokens=profile.max_new_tokens,
+            temperature=profile.temperature,
+            top_p=0.9,
+            top_k=40,
+            repetition_penalty=1.15,
+            seed=seed,
+        )
+        source = "edge_function" if req.system_prompt is not None else "worker_fallback"
+        try:
+            result = await asyncio.wait_for(
+                self.engine.generate([Message("system", system), Message("user", user)], params), self.model_timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 - any engine failure falls back; the job still succeeds
+            log.warning("enhancement model call failed (%s); rule-based fallback", type(exc).__name__)
+            return Draft(None, "rule_based", f"model unavailable ({type(exc).__name__}); rule-based enhancement used")
+        cleaned = clean_model_output(result.text)
+        problem = self._unusable(req.prompt, cleaned)
+        if problem:
+            return Draft(None, "rule_based", f"model output unusable ({problem}); rule-based enhancement used")
+        return Draft(cleaned, source)
+
+    @staticmethod
+    def _unusable(prompt: str, text: str) -> str | None:
+        if len(text.split()) < 2:
+            return "empty"
+        if any(r in text.casefold()[:80] for r in REFUSALS):
+            return "refusal"
+        if latin_ratio(prompt) > 0.8 and latin_ratio(text) < 0.6:
+            return "other language"
+        words = content_words(prompt)
+        if words and len(missing_words(prompt, text)) == len(words) and len(words) >= 2:
+            return "off-topic"
+        return None
+
+    def _build(
+        self, req: EnhanceRequest, profile: Profile, draft: Draft, adult: bool, adult_mode: bool, context_text: str
+    ) -> dict[str, Any]:
+        composer = c.compose_tags if profile.style == "tags" else c.compose_paragraph
+        parts = composer(profile, req.prompt, draft.text, adult_mode, self.policy)
+        done = c.compress(parts, profile.style, lambda t: count_for(profile.tokenizer, t).used, profile.token_limit)
+        final = done.text
+        # Output is checked too: a result that would cross the line is refused, never returned.
+        self.policy.enforce([req.prompt, context_text, final], action="enhance", stage="output")
+        tokens = count_for(profile.tokenizer, final)
+        warnings = [w for w in (draft.warning,) if w]
+        if not done.fits:
+            warnings.append(f"the caller's own words need {tokens.used} tokens, over the {profile.token_limit} budget")
+        opt_name, opt = optimizations(profile, final, tokens.used)
+        body: dict[str, Any] = {
+            "success": True,
+            "original_prompt": req.prompt,
+            "enhanced_prompt": final,
+            "generation_time": 0.0,
+            "enhancement_type": req.enhancement_type,
+            "job_type": req.job_type,
+            "quality": req.quality,
+            "enhancement_source": draft.source,
+            "worker_optimizations": {
+                "caching": self.settings.enhance_cache_size > 0,
+                "post_processing": True,
+                "fallback_ready": True,
+            },
+            "quality_score": quality_score(profile, req.prompt, final, tokens.used, adult_mode),
+            "token_budget": {
+                "tokenizer": _TOKENIZER_LABEL[profile.tokenizer],
+                "limit": profile.token_limit,
+                "used": tokens.used,
+                "chunks": tokens.chunks,
+            },
+            "negative_prompt": profile.negative_prompt,
+            "content_rating": "adult" if adult else "general",
+            "adult_mode": adult_mode,
+            opt_name: opt,
+        }
+        if warnings:
+            body["warning"] = "; ".join(warnings)
+        return body
+
+    @staticmethod
+    def _shape(body: dict[str, Any], mode: str) -> dict[str, Any]:
+        if mode == "legacy":
+            return {k: body[k] for k in LEGACY_FIELDS}
+        return body
+
+    async def info(self) -> dict[str, Any]:
+        stats = await self.store.cache_stats()
+        return {
+            "enhancement_system": "active",
+            "supported_job_types": self.profiles.names(),
+            "job_types": {
+                name: {
+                    "family": p.family,
+                    "tokenizer": _TOKENIZER_LABEL[p.tokenizer],
+                    "token_limit": p.token_limit,
+                    "token_target": list(p.token_target),
+                    "style": p.style,
+                    "version": p.version,
+                }
+                for name, p in self.profiles.by_name.items()
+            },
+            "cache_size": stats.size,
+            "cache_hits": stats.hits,
+            "cache_misses": stats.misses,
+            "cache_shared": self.store.health().shared,
+            "model_status": "loaded" if self.engine.loaded else "not_loaded",
+            "nsfw_optimization": "enabled" if self.policy.adult_enabled else "disabled",
+            "policy": {"adult_content_enabled": self.policy.adult_enabled, "minor_safety": "always_on"},
+        }
+
+
+_TOKENIZER_LABEL = {"clip": "clip-vit-l-14-bpe", "clip-bpe-proxy": "clip-bpe (proxy for umt5)"}

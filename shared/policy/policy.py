@@ -1,0 +1,139 @@
+"""The content policy: adult-request detection and the always-on block on sexual content
+involving minors. No setting turns the block off.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import PolicyViolation
+from shared.policy.lexicon import Lexicon, TextView, read_list, read_thresholds
+
+log = logging.getLogger("policy")
+
+REFUSAL = "This request can't be processed: it conflicts with the content policy."
+
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_AGE_UNITS = {"yo", "yr", "yrs", "year", "years", "yearold", "y"}
+_AGE_GLUED = re.compile(r"^(\d{1,2})(?:yo|yr|yrs|y|yearold|yearsold)$")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    minor: bool  # a person under 18 is named or implied
+    protected: bool  # a protected real person is named
+    sexual: bool
+    adult_trigger: bool
+    adult_indicators: tuple[str, ...]
+    adult_detected: bool
+
+    @property
+    def blocked(self) -> bool:
+        return (self.minor or self.protected) and self.sexual
+
+
+class ContentPolicy:
+    def __init__(self, adult_enabled: bool, extra_dir: Path | None = None) -> None:
+        self.adult_enabled = adult_enabled
+        thresholds = read_thresholds(extra_dir)
+        self.indicator_threshold = int(thresholds["adult_indicator_threshold"])
+        self.history_window = int(thresholds["history_window_turns"])
+        self.adult_age = int(thresholds["adult_age"])
+        self.minor_terms = Lexicon.of(read_list("minor_terms.txt", extra_dir))
+        self.sexual_terms = Lexicon.of(read_list("sexual_terms.txt", extra_dir))
+        self.protected = Lexicon.of(read_list("protected_people.txt", extra_dir))
+        self.triggers = Lexicon.of(read_list("adult_triggers.txt", extra_dir))
+        self.indicators = Lexicon.of(read_list("adult_indicators.txt", extra_dir))
+        self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
+        self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
+
+    def assess(self, texts: Sequence[str]) -> Assessment:
+        """Judge the texts together: hints spread over a conversation count."""
+        views = [TextView.of(t) for t in texts if t]
+        minor = any(self.minor_terms.find(v, disguised=True) or self._minor_age(v) for v in views)
+        indicators = sorted(set().union(*(self.indicators.find(v) for v in views))) if views else []
+        trigger = any(self.triggers.find(v) for v in views)
+        return Assessment(
+            minor=minor,
+            protected=any(self.protected.find(v, disguised=True) for v in views),
+            sexual=any(self.sexual_terms.find(v, disguised=True) for v in views),
+            adult_trigger=trigger,
+            adult_indicators=tuple(indicators),
+            adult_detected=trigger or len(indicators) >= self.indicator_threshold,
+        )
+
+    def enforce(self, texts: Sequence[str], action: str, stage: str = "input") -> Assessment:
+        """Assess and refuse when the line is crossed; logs the event, never the text."""
+        found = self.assess(texts)
+        if found.blocked:
+            log.warning(
+                "content policy refusal: action=%s stage=%s minor=%s protected=%s",
+                action,
+                stage,
+                found.minor,
+                found.protected,
+            )
+            raise PolicyViolation(REFUSAL)
+        return found
+
+    def _minor_age(self, view: TextView) -> bool:
+        """An explicit age under 18: '15 yo', '15yo', 'fifteen-year-old', 'age 12', '12 years of age'."""
+        w = view.words
+        for i, word in enumerate(w):
+            glued = _AGE_GLUED.match(word)
+            if glued and int(glued.group(1)) < self.adult_age:
+                return True
+            age = _number(word)
+            if age is None or age >= self.adult_age:
+                continue
+            after = w[i + 1 : i + 4]
+            if after and after[0] in _AGE_UNITS:
+                return True
+            if after[:3] == ["year", "of", "age"] or (i > 0 and w[i - 1] in {"age", "aged"}):
+                return True
+        return False
+
+    # ---- enhancement helpers -----------------------------------------------
+    def added_age_lowering(self, original: str, produced: str) -> set[str]:
+        """Age-lowering words in `produced` that the caller did not write."""
+        return self.age_lowering.find(TextView.of(produced)) - self.age_lowering.find(TextView.of(original))
+
+    def adult_subjects_in(self, text: str) -> set[str]:
+        return self.adult_subjects.find(TextView.of(text))
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit() and len(word) <= 2:
+        return int(word)
+    return _NUMBER_WORDS.get(word)

