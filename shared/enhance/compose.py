@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.enhance.profiles import Profile
-from shared.enhance.text import STOPWORDS, dedupe_phrases, normal, split_phrases
+from shared.enhance.text import STOPWORDS, content_words, dedupe_phrases, normal, split_phrases
 from shared.policy import ContentPolicy
 
 CALLER, QUALITY, SUBJECT, ADULT, LIGHTING, TECHNICAL, STYLE, TAIL = range(8)
@@ -22,7 +22,11 @@ _STATED_ADULT = re.compile(
     r"\b(adults?|mature|grown[- ]up|milf|(1[89]|[2-9]\d)\s*(yo|y/o|years?|yrs?)|(1[89]|[2-9]\d)-year-old)\b", re.I
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-MAX_TAG_WORDS = 12
+MAX_TAG_WORDS = 8
+_CHATTY = re.compile(
+    r"\b(i|me|my|mine|we|us|our|you|your)\b|[!?]|\.\.\.|^(?:the story|this (?:image|prompt|scene))", re.I
+)
+_NARRATIVE = re.compile(r"\b(was|were|had|is|are|has|have|will|would)\b", re.I)  # a tag has no finite verb
 
 
 @dataclass
@@ -68,25 +72,29 @@ def _caller_parts(original: str, policy: ContentPolicy, adult: bool, tags: bool)
     return [Part(adultify(p, policy) if make_adult else p, CALLER) for p in pieces]
 
 
-def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: bool) -> list[str]:
+def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: bool, limit: int) -> list[str]:
     pieces = split_phrases(model_text) if tags else _SENTENCE_END.split(model_text)
-    caller = {normal(p) for p in split_phrases(original)} | {normal(original)}
+    caller = set(content_words(original))
     kept = []
     for piece in pieces:
         piece = piece.strip().strip("\"'").strip()
-        if not piece or normal(piece) in caller or policy.added_age_lowering(original, piece):
-            continue  # never add words that make a person read younger
-        if tags and len(piece.split()) > MAX_TAG_WORDS:
-            continue  # a sentence, not a tag: chatter
+        words = set(content_words(piece))
+        if not piece or words <= caller or policy.added_age_lowering(original, piece):
+            continue  # nothing new, or words that make a person read younger: never added
+        if _CHATTY.search(piece) or (tags and (len(piece.split()) > MAX_TAG_WORDS or _NARRATIVE.search(piece))):
+            continue  # first person, questions, exclamations or whole sentences: chatter, not a prompt
         kept.append(piece)
-    return dedupe_phrases(kept)
+    return dedupe_phrases(kept)[:limit]
 
 
 def compose_tags(
     profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy
 ) -> list[Part]:
     caller = _caller_parts(original, policy, adult, tags=True)
-    model = [Part(p, _kind(p, profile)) for p in _model_phrases(original, model_text or "", policy, True)]
+    model = [
+        Part(p, _kind(p, profile))
+        for p in _model_phrases(original, model_text or "", policy, True, profile.max_model_phrases)
+    ]
     everything = " , ".join(p.text for p in caller + model)
     quality = [Part(q, QUALITY) for q in profile.quality_tags if not has_any(everything, [q])]
     defaults = []
@@ -102,7 +110,7 @@ def compose_tags(
 def compose_paragraph(
     profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy
 ) -> list[Part]:
-    sentences = _model_phrases(original, model_text or "", policy, tags=False)
+    sentences = _model_phrases(original, model_text or "", policy, False, profile.max_model_phrases)
     parts: list[Part] = []
     first = sentences[0] if sentences else ""
     if not has_any(first, profile.indicators.get("cinematography", [])):

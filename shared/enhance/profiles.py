@@ -33,6 +33,8 @@ class Profile(BaseModel):
     adult_phrases: list[str] = []
     indicators: dict[str, list[str]]
     negative_prompt: str
+    max_model_phrases: int = Field(8, ge=0, le=64)  # tags or sentences taken from the model
+    examples: list[dict[str, str]] = []  # few-shot {input, output} pairs shown to the model
 
     @property
     def chunk_size(self) -> int:

@@ -122,10 +122,12 @@ class EnhanceService:
             seed=seed,
         )
         source = "edge_function" if req.system_prompt is not None else "worker_fallback"
+        shots = [
+            m for ex in profile.examples for m in (Message("user", ex["input"]), Message("assistant", ex["output"]))
+        ]
+        messages = [Message("system", system), *shots, Message("user", user)]
         try:
-            result = await asyncio.wait_for(
-                self.engine.generate([Message("system", system), Message("user", user)], params), self.model_timeout_s
-            )
+            result = await asyncio.wait_for(self.engine.generate(messages, params), self.model_timeout_s)
         except Exception as exc:  # noqa: BLE001 - any engine failure falls back; the job still succeeds
             log.warning("enhancement model call failed (%s); rule-based fallback", type(exc).__name__)
             return Draft(None, "rule_based", f"model unavailable ({type(exc).__name__}); rule-based enhancement used")

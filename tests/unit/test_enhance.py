@@ -79,7 +79,7 @@ def test_caller_system_prompt_is_edge_function(worker: Worker, fake: FakeEngine)
     out = enhance(worker, "woman in a red dress", system_prompt="PLATFORM PROMPT", context={"style": "noir"})
     assert out["enhancement_source"] == "edge_function"
     sent = fake.history[-1].messages
-    assert sent[0].content == "PLATFORM PROMPT" and '"style": "noir"' in sent[1].content
+    assert sent[0].content == "PLATFORM PROMPT" and '"style": "noir"' in sent[-1].content
 
 
 def test_cache_hit_returns_identical_body(worker: Worker, fake: FakeEngine) -> None:
