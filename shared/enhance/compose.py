@@ -26,7 +26,11 @@ MAX_TAG_WORDS = 8
 _CHATTY = re.compile(
     r"\b(i|me|my|mine|we|us|our|you|your)\b|[!?]|\.\.\.|^(?:the story|this (?:image|prompt|scene))", re.I
 )
-_NARRATIVE = re.compile(r"\b(was|were|had|is|are|has|have|will|would)\b", re.I)  # a tag has no finite verb
+# A tag has no finite verb and does not start like a clause.
+_NARRATIVE = re.compile(
+    r"\b(was|were|had|is|are|has|have|will|would|lay|made|felt|seemed)\b|^(and|but|it|its|there|then|which|that|they|he|she)\b",
+    re.I,
+)
 
 
 @dataclass
