@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     upstash_redis_rest_token: SecretStr | None = Field(None, description="Upstash REST token.")
     redis_key_prefix: str = Field("chatw", min_length=1, description="Namespace for every Redis key.")
     redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Per-request Redis timeout.")
+    redis_retry_after_s: float = Field(
+        5.0, ge=0, le=300, description="After a Redis failure, serve from worker memory this long before retrying."
+    )
 
     # --- serving ---------------------------------------------------------------
     concurrency: int = Field(0, ge=0, le=256, description="Jobs one worker takes at once (0 = per-device default).")

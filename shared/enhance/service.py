@@ -161,6 +161,9 @@ class EnhanceService:
         self.policy.enforce([req.prompt, context_text, final], action="enhance", stage="output")
         tokens = count_for(profile.tokenizer, final)
         warnings = [w for w in (draft.warning,) if w]
+        store = self.store.health()
+        if store.shared and store.warning:  # shared cache degraded: the job still succeeds
+            warnings.append(store.warning)
         if not done.fits:
             warnings.append(f"the caller's own words need {tokens.used} tokens, over the {profile.token_limit} budget")
         opt_name, opt = optimizations(profile, final, tokens.used)

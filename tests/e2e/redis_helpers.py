@@ -1,0 +1,81 @@
+"""Real Redis servers and the Upstash-compatible bridge, started for the shared-state tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.e2e.conftest import ROOT, free_port
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class RedisServer:
+    """A private, throw-away redis-server (so a test can stop and restart it)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make test installs it)")
+        self.port = port or free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Bridge:
+    def __init__(self, redis_url: str, token: str, log: Path, delay_ms: int = 0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        cmd = [
+            sys.executable,
+            "-m",
+            "infra.local.bridge",
+            "--port",
+            str(self.port),
+            "--redis-url",
+            redis_url,
+            "--token",
+            token,
+            "--delay-ms",
+            str(delay_ms),
+        ]
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        _wait_port(self.port)
+
+    def command(self, *args: object) -> object:
+        r = requests.post(self.url, json=list(args), headers={"Authorization": f"Bearer {self.token}"}, timeout=5)
+        return r.json().get("result")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
