@@ -158,7 +158,7 @@ class UpstashStore(Store):
     async def cache_get(self, key: str) -> dict[str, Any] | None:
         keys = [self.k_cache + key, self.k_index, self.k_hits, self.k_misses]
         try:
-            raw = await self._call(self.client.eval(_GET, keys, [time.time()]))
+            raw = await self._call(self.client.eval(_GET, keys, [str(time.time())]))
             value = json.loads(raw) if raw is not None else None
             return value if isinstance(value, dict) else None
         except (RedisUnavailable, ValueError, TypeError):
@@ -167,7 +167,7 @@ class UpstashStore(Store):
     async def cache_put(self, key: str, value: dict[str, Any]) -> None:
         if self.cache_size <= 0:
             return
-        args = [json.dumps(value), int(self.cache_ttl_s), time.time(), self.cache_size]
+        args = [json.dumps(value), str(int(self.cache_ttl_s)), str(time.time()), str(self.cache_size)]
         try:
             await self._call(self.client.eval(_PUT, [self.k_cache + key, self.k_index], args))
         except RedisUnavailable:
