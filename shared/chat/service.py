@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.chat.history import FittedPrompt, fit_history
 from shared.chat.prompts import SystemPrompts
-from shared.engine import Engine, GenerationParams, Message
+from shared.engine import Engine, Generation, GenerationParams, Message
 from shared.errors import AdultContentDisabled, InvalidInput
 from shared.policy import ContentPolicy
 from shared.schemas.chat import ChatRequest
@@ -63,14 +63,11 @@ class ChatService:
         """Yield text deltas, then the final ChatReply. The output check runs on the whole reply."""
         started = time.perf_counter()
         prep = await self._prepare(request, force_adult)
-        parts: list[str] = []
-        async for delta in self.engine.stream(prep.fitted.messages, prep.params):
-            parts.append(delta)
-            yield delta
-        text = "".join(parts).strip()
-        tokens = self.engine.count_tokens(text) if text else 0
-        reason = "length" if tokens >= prep.params.max_tokens else "stop"
-        yield await self._finish(prep, text, tokens, reason, started)
+        async for item in self.engine.stream(prep.fitted.messages, prep.params):
+            if isinstance(item, Generation):
+                yield await self._finish(prep, item.text, item.completion_tokens, item.finish_reason, started)
+            else:
+                yield item
 
     async def _prepare(self, request: ChatRequest, force_adult: bool) -> _Prepared:
         self._check_limits(request)

@@ -71,10 +71,11 @@ class Engine(abc.ABC):
     async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
         """Reply to `messages`; raises EngineError subclasses on failure."""
 
-    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str]:
-        """Yield text deltas; the default yields the whole reply at once."""
+    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str | Generation]:
+        """Yield text deltas, then the final Generation; the default yields the whole reply at once."""
         result = await self.generate(messages, params)
         yield result.text
+        yield result
 
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int: ...

@@ -65,10 +65,11 @@ class FakeEngine(Engine):
         words = text.split()[: params.max_tokens]
         return Generation(" ".join(words), self.count_chat_tokens(messages), len(words))
 
-    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str]:
+    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str | Generation]:
         result = await self.generate(messages, params)
         for i, word in enumerate(result.text.split()):
             yield word if i == 0 else " " + word
+        yield result
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

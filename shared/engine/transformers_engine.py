@@ -1,7 +1,8 @@
 """The first Engine: torch + transformers, one model kept warm for the life of the process.
 
-Generation runs on one dedicated thread so the event loop stays free for cache hits,
-admin commands and new jobs while the model works.
+Generation runs on one model thread (shared/engine/scheduler.py) that batches the
+generations of concurrent jobs into shared forward passes; the event loop stays free for
+cache hits, admin commands and new jobs while the model works.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from shared.engine import memory as memory_figures
 from shared.engine.base import Engine, EngineInfo, Generation, GenerationParams, Message
 from shared.engine.model_source import ModelSource, load_pretrained, resolve
-from shared.errors import EngineError, EngineNotLoaded, EngineOutOfMemory, EngineTimeout
+from shared.engine.prefix_cache import PrefixCache
+from shared.engine.sampling import Row, RowSampler
+from shared.engine.scheduler import BatchScheduler, Job, OutOfMemory
+from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +35,8 @@ class TransformersEngine(Engine):
         self._device = "cpu"
         self._facts: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self._prefixes = PrefixCache(settings.prefix_cache_entries, settings.prefix_min_tokens)
+        self._scheduler = BatchScheduler(self._run_batch, settings.max_batch_size, settings.max_queue)
 
     # ---- lifecycle -----------------------------------------------------------
     @property
@@ -65,6 +70,7 @@ class TransformersEngine(Engine):
         with self._lock:
             self._model = None
             self._tokenizer = None
+            self._prefixes.clear()
             memory_figures.free_cuda_cache()
 
     def _pick_device(self, torch: Any) -> str:
@@ -107,56 +113,118 @@ class TransformersEngine(Engine):
         return self._tokenizer
 
     # ---- generation ------------------------------------------------------------
-    async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+    def _job(self, messages: list[Message], params: GenerationParams, on_token: Any = None) -> Job:
         if not self.loaded:
             raise EngineNotLoaded("the model is not loaded")
+        tok = self._require_tokenizer()
+        ids = tok(self.render(messages), add_special_tokens=False)["input_ids"]
         loop = asyncio.get_running_loop()
+        job = Job(list(ids), params, loop, loop.create_future(), on_token=on_token)
+        if len(messages) > 1 and self._prefixes.entries:
+            head = [{"role": m.role, "content": m.content} for m in messages[:-1]]
+            text = str(tok.apply_chat_template(head, tokenize=False)) if tok.chat_template else ""
+            prefix = tok(text, add_special_tokens=False)["input_ids"] if text else []
+            if self._prefixes.usable(prefix, job.prompt_ids):
+                job.meta["prefix_ids"] = prefix
+        return job
+
+    async def _await(self, job: Job) -> Generation:
+        self._scheduler.submit(job)
         timeout = self._settings.generation_timeout_s
-        future = loop.run_in_executor(self._executor, self._generate_with_retry, messages, params)
         try:
-            # generate() also gets max_time, so the thread itself stops near the deadline.
-            return await asyncio.wait_for(future, timeout + 5.0)
+            # generate() also gets max_time, so the model thread itself stops near the deadline.
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout + 5.0)
         except TimeoutError:
             raise EngineTimeout(f"generation exceeded {timeout:.0f}s") from None
 
-    def _generate_with_retry(self, messages: list[Message], params: GenerationParams) -> Generation:
+    async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        return await self._await(self._job(messages, params))
+
+    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str | Generation]:
+        """Text deltas as tokens are picked (in batches too), then the final Generation."""
+        tokens: asyncio.Queue[int] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        job = self._job(messages, params, on_token=lambda t: loop.call_soon_threadsafe(tokens.put_nowait, t))
+        task = asyncio.ensure_future(self._await(job))
+        ids: list[int] = []
+        sent = ""
+        while not (task.done() and tokens.empty()):
+            getter = asyncio.ensure_future(tokens.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                continue
+            ids.append(getter.result())
+            text = self._tokenizer.decode(ids, skip_special_tokens=True)
+            if text.startswith(sent) and not text.endswith("\ufffd"):  # hold back half a UTF-8 character
+                if len(text) > len(sent):
+                    yield text[len(sent) :]
+                sent = text
+        yield await task
+
+    def _run_batch(self, jobs: list[Job]) -> list[Generation]:
+        """Runs on the model thread: one forward pass shared by every job in the batch."""
         import torch
 
-        for attempt in (1, 2):
-            try:
-                return self._generate_sync(messages, params)
-            except torch.cuda.OutOfMemoryError:
-                memory_figures.free_cuda_cache()
-                log.warning("CUDA out of memory (attempt %d)", attempt)
-            except EngineError:
-                raise
-            except Exception as exc:
-                log.exception("generation failed")
-                raise EngineError(f"generation failed: {type(exc).__name__}") from None
-        raise EngineOutOfMemory("the GPU ran out of memory for this job")
+        try:
+            if len(jobs) == 1 and "prefix_ids" in jobs[0].meta:
+                return [self._run_with_prefix(jobs[0])]
+            return self._run_padded(jobs)
+        except torch.cuda.OutOfMemoryError:
+            memory_figures.free_cuda_cache()
+            raise OutOfMemory from None
 
-    def _generate_sync(self, messages: list[Message], params: GenerationParams) -> Generation:
+    def _run_padded(self, jobs: list[Job]) -> list[Generation]:
         import torch
 
-        tok, model = self._require_tokenizer(), self._model
-        if model is None:
-            raise EngineNotLoaded("the model is not loaded")
-        enc = tok(self.render(messages), return_tensors="pt", add_special_tokens=False).to(self._device)
-        prompt_len = int(enc["input_ids"].shape[1])
-        kwargs = generation_kwargs(params, self._settings.generation_timeout_s)
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
+        width = max(len(j.prompt_ids) for j in jobs)
+        pad = self._tokenizer.pad_token_id
+        rows = [Row(j.params, width - len(j.prompt_ids), j.on_token) for j in jobs]
+        ids = torch.tensor([[pad] * r.pad + j.prompt_ids for r, j in zip(rows, jobs, strict=True)])
+        mask = torch.tensor([[0] * r.pad + [1] * len(j.prompt_ids) for r, j in zip(rows, jobs, strict=True)])
+        out = self._decode_rows(ids, mask, rows, past=None)
+        return [self._finish(j, out[i, width:].tolist()) for i, j in enumerate(jobs)]
+
+    def _run_with_prefix(self, job: Job) -> Generation:
+        import torch
+
+        past = self._prefixes.get(self._model, job.meta["prefix_ids"], self._device)
+        ids = torch.tensor([job.prompt_ids])
+        out = self._decode_rows(ids, torch.ones_like(ids), [Row(job.params, 0, job.on_token)], past=past)
+        return self._finish(job, out[0, len(job.prompt_ids) :].tolist())
+
+    def _decode_rows(self, ids: Any, mask: Any, rows: list[Row], past: Any) -> Any:
+        import torch
+        from transformers import LogitsProcessorList
+
+        eos = _eos_ids(self._model, self._tokenizer)
+        kwargs = {
+            "max_new_tokens": max(r.params.max_tokens for r in rows),
+            "do_sample": False,  # RowSampler picks every token; generate's greedy step only follows it
+            "logits_processor": LogitsProcessorList([RowSampler(rows, eos)]),
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+            "repetition_penalty": None,
+            "max_time": self._settings.generation_timeout_s,
+            "pad_token_id": self._tokenizer.pad_token_id,
+            "eos_token_id": sorted(eos),
+        }
         with torch.inference_mode():
-            out = model.generate(**enc, **kwargs, pad_token_id=tok.pad_token_id, tokenizer=tok)
-        new_ids = out[0, prompt_len:].tolist()
+            return self._model.generate(
+                input_ids=ids.to(self._device), attention_mask=mask.to(self._device), cache=past, **kwargs
+            )
+
+    def _finish(self, job: Job, new_ids: list[int]) -> Generation:
+        eos = _eos_ids(self._model, self._tokenizer)
+        end = next((i for i, t in enumerate(new_ids) if t in eos), None)
+        kept = new_ids if end is None else new_ids[:end]
         # Decode only the generated ids: the prompt can never leak into the reply.
-        text = tok.decode(new_ids, skip_special_tokens=True)
-        text, stopped = cut_at_stop(text, params.stop)
-        hit_eos = bool(new_ids) and new_ids[-1] in _eos_ids(model, tok)
-        reason: Literal["stop", "length"] = (
-            "stop" if stopped or hit_eos or len(new_ids) < params.max_tokens else "length"
-        )
-        return Generation(text.strip(), prompt_len, len(new_ids), reason)
+        text, stopped = cut_at_stop(self._tokenizer.decode(kept, skip_special_tokens=True), job.params.stop)
+        # In a batch a row that reached its max_tokens is ended with a forced EOS: that is still "length".
+        natural_end = end is not None and len(kept) < job.params.max_tokens
+        reason: Literal["stop", "length"] = "stop" if stopped or natural_end else "length"
+        return Generation(text.strip(), len(job.prompt_ids), len(kept), reason)
 
     # ---- facts -------------------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -185,23 +253,6 @@ class TransformersEngine(Engine):
 
     def memory(self) -> dict[str, Any]:
         return memory_figures.snapshot(self._device, self._model)
-
-
-def generation_kwargs(params: GenerationParams, max_time: float) -> dict[str, Any]:
-    sample = params.temperature > 0
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": params.max_tokens,
-        "do_sample": sample,
-        "repetition_penalty": params.repetition_penalty,
-        "max_time": max_time,
-    }
-    if sample:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-    else:
-        kwargs.update(temperature=None, top_p=None, top_k=None)
-    if params.stop:
-        kwargs["stop_strings"] = list(params.stop)
-    return kwargs
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

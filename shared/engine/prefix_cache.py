@@ -1,0 +1,45 @@
+"""Prefix reuse: the KV cache of a prompt's fixed beginning (a profile's system prompt and
+examples, a conversation's earlier turns) is computed once and reused, so a job pays only
+for its new tokens."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Any
+
+
+class PrefixCache:
+    def __init__(self, entries: int, min_tokens: int) -> None:
+        self.entries = entries
+        self.min_tokens = min_tokens
+        self._store: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def usable(self, prefix_ids: list[int], prompt_ids: list[int]) -> bool:
+        """Only a real, long enough token prefix with at least one new token after it."""
+        n = len(prefix_ids)
+        return self.entries > 0 and n >= self.min_tokens and len(prompt_ids) > n and prompt_ids[:n] == prefix_ids
+
+    def get(self, model: Any, prefix_ids: list[int], device: str) -> Any:
+        """A private copy of the prefix's KV cache (generation appends to it), built on first use."""
+        import torch
+
+        key = tuple(prefix_ids)
+        cache = self._store.get(key)
+        if cache is None:
+            self.misses += 1
+            with torch.inference_mode():
+                ids = torch.tensor([prefix_ids], device=device)
+                cache = model(input_ids=ids, use_cache=True).cache
+            self._store[key] = cache
+            while len(self._store) > self.entries:
+                self._store.popitem(last=False)
+        else:
+            self.hits += 1
+            self._store.move_to_end(key)
+        return copy.deepcopy(cache)
+
+    def clear(self) -> None:
+        self._store.clear()

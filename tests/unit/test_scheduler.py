@@ -1,0 +1,107 @@
+"""The batch scheduler: batching, queue bound, failure isolation and OOM splitting."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from shared.engine.base import Generation, GenerationParams
+from shared.engine.scheduler import BatchScheduler, Job, OutOfMemory
+from shared.errors import EngineError, EngineOutOfMemory, Overloaded
+
+
+class Runner:
+    def __init__(self, fail_on: set[int] = frozenset(), oom_above: int = 0) -> None:  # type: ignore[assignment]
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+        self.oom_above = oom_above
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, jobs: list[Job]) -> list[Generation]:
+        self.gate.wait(5)
+        ids = [j.prompt_ids[0] for j in jobs]
+        self.batches.append(ids)
+        if self.oom_above and len(jobs) > self.oom_above:
+            raise OutOfMemory
+        if self.fail_on & set(ids):
+            raise RuntimeError("bad row")
+        return [Generation(f"out-{i}", 1, 1) for i in ids]
+
+
+async def _submit_all(scheduler: BatchScheduler, n: int) -> list[Generation | BaseException]:
+    loop = asyncio.get_running_loop()
+    jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(n)]
+    for job in jobs:
+        scheduler.submit(job)
+    return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
+
+
+def test_concurrent_jobs_share_batches() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=4, max_queue=64)
+
+    async def go() -> list[Generation | BaseException]:
+        task = asyncio.ensure_future(_submit_all(scheduler, 9))
+        await asyncio.sleep(0.05)
+        runner.gate.set()
+        return await task
+
+    results = asyncio.run(go())
+    assert [r.text for r in results if isinstance(r, Generation)] == [f"out-{i}" for i in range(9)]
+    assert max(len(b) for b in runner.batches) == 4 and len(runner.batches) <= 4
+
+
+def test_one_failing_job_fails_alone() -> None:
+    scheduler = BatchScheduler(Runner(fail_on={2}), max_batch=8, max_queue=64)
+    results = asyncio.run(_submit_all(scheduler, 5))
+    assert isinstance(results[2], EngineError)
+    assert [r.text for i, r in enumerate(results) if i != 2 and isinstance(r, Generation)] == [
+        f"out-{i}" for i in (0, 1, 3, 4)
+    ]
+
+
+def test_out_of_memory_shrinks_the_batch() -> None:
+    runner = Runner(oom_above=2)
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=8, max_queue=64)
+
+    async def go() -> list[Generation | BaseException]:
+        task = asyncio.ensure_future(_submit_all(scheduler, 6))
+        await asyncio.sleep(0.05)
+        runner.gate.set()
+        return await task
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, Generation) for r in results)
+    assert [len(b) for b in runner.batches] == [6, 3, 1, 2, 3, 1, 2]  # halved until it fits
+
+
+def test_out_of_memory_on_a_single_job_fails_only_it() -> None:
+    scheduler = BatchScheduler(Runner(oom_above=0), max_batch=1, max_queue=8)
+    scheduler._run_batch = lambda jobs: (_ for _ in ()).throw(OutOfMemory())  # type: ignore[method-assign]
+    results = asyncio.run(_submit_all(scheduler, 1))
+    assert isinstance(results[0], EngineOutOfMemory)
+
+
+def test_queue_bound_refuses_with_overloaded() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
+        scheduler.submit(jobs[0])
+        await asyncio.sleep(0.05)  # the first is taken by the model thread
+        scheduler.submit(jobs[1])
+        scheduler.submit(jobs[2])
+        with pytest.raises(Overloaded):
+            scheduler.submit(jobs[3])
+        runner.gate.set()
+        await asyncio.gather(*(j.future for j in jobs[:3]))
+
+    asyncio.run(go())
