@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(0, ge=0, le=256, description="Jobs one worker takes at once (0 = per-device default).")
     max_batch_size: int = Field(8, ge=1, le=256, description="Most generations batched in one forward pass.")
     max_queue: int = Field(64, ge=1, description="Waiting generations beyond which jobs fail with 'overloaded'.")
+    batch_window_ms: float = Field(
+        15.0, ge=0, le=1000, description="How long the model thread waits for more jobs before running a lone one."
+    )
     prefix_cache_entries: int = Field(
         16, ge=0, le=1024, description="Prompt prefixes whose KV cache is kept for reuse (0 disables prefix reuse)."
     )

@@ -23,7 +23,8 @@ from shared.engine.base import GenerationParams
 @dataclass
 class Row:
     params: GenerationParams
-    pad: int  # left padding of this row in the batch
+    pad: int  # padding tokens of this row in the batch
+    pad_start: int = 0  # where they sit: 0 (left padding) or after a shared cached prefix
     on_token: Callable[[int], None] | None = None
     generated: int = 0
     done: bool = False
@@ -59,7 +60,10 @@ class RowSampler(LogitsProcessor):
         p = self.rows[i].params
         logits = scores[i].float()
         if p.repetition_penalty != 1.0:
-            seen = input_ids[i, self.rows[i].pad :].unique()  # padding is not part of this row's text
+            row = self.rows[i]
+            ids = input_ids[i]
+            # padding is not part of this row's text
+            seen = torch.cat((ids[: row.pad_start], ids[row.pad_start + row.pad :])).unique()
             picked = logits[seen]
             logits[seen] = torch.where(picked > 0, picked / p.repetition_penalty, picked * p.repetition_penalty)
         if p.temperature <= 0:

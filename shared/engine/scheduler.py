@@ -49,10 +49,17 @@ class OutOfMemory(Exception):
 
 
 class BatchScheduler:
-    def __init__(self, run_batch: Callable[[list[Job]], list[Generation]], max_batch: int, max_queue: int) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[Job]], list[Generation]],
+        max_batch: int,
+        max_queue: int,
+        window_s: float = 0.0,
+    ) -> None:
         self._run_batch = run_batch
         self.max_batch = max_batch
         self.max_queue = max_queue
+        self.window_s = window_s  # how long a lone job waits for company before running alone
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -78,6 +85,13 @@ class BatchScheduler:
             with self._cond:
                 while not self._queue:
                     self._cond.wait()
+                # Jobs that arrive together (a burst, parallel calls) share one batch: wait while
+                # they keep coming, until a quiet window passes or the batch is full.
+                while self.window_s > 0 and len(self._queue) < self.max_batch:
+                    before = len(self._queue)
+                    self._cond.wait(self.window_s)
+                    if len(self._queue) == before:
+                        break
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             self.batches_run += 1
             self.largest_batch = max(self.largest_batch, len(batch))

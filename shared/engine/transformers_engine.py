@@ -36,7 +36,9 @@ class TransformersEngine(Engine):
         self._facts: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._prefixes = PrefixCache(settings.prefix_cache_entries, settings.prefix_min_tokens)
-        self._scheduler = BatchScheduler(self._run_batch, settings.max_batch_size, settings.max_queue)
+        self._scheduler = BatchScheduler(
+            self._run_batch, settings.max_batch_size, settings.max_queue, settings.batch_window_ms / 1000
+        )
 
     # ---- lifecycle -----------------------------------------------------------
     @property
@@ -163,37 +165,54 @@ class TransformersEngine(Engine):
         yield await task
 
     def _run_batch(self, jobs: list[Job]) -> list[Generation]:
-        """Runs on the model thread: one forward pass shared by every job in the batch."""
+        """Runs on the model thread. Jobs sharing a cached prefix (same profile or conversation
+        head) share one forward pass that starts after it; the others share a left-padded one."""
         import torch
 
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(tuple(job.meta.get("prefix_ids", ())), []).append(i)
+        results: list[Generation | None] = [None] * len(jobs)
         try:
-            if len(jobs) == 1 and "prefix_ids" in jobs[0].meta:
-                return [self._run_with_prefix(jobs[0])]
-            return self._run_padded(jobs)
+            for prefix, members in groups.items():
+                batch = [jobs[i] for i in members]
+                outs = self._run_with_prefix(batch, list(prefix)) if prefix else self._run_padded(batch)
+                for i, out in zip(members, outs, strict=True):
+                    results[i] = out
         except torch.cuda.OutOfMemoryError:
             memory_figures.free_cuda_cache()
             raise OutOfMemory from None
+        return [r for r in results if r is not None]
 
     def _run_padded(self, jobs: list[Job]) -> list[Generation]:
         import torch
 
         width = max(len(j.prompt_ids) for j in jobs)
         pad = self._tokenizer.pad_token_id
-        rows = [Row(j.params, width - len(j.prompt_ids), j.on_token) for j in jobs]
+        rows = [Row(j.params, width - len(j.prompt_ids), 0, j.on_token) for j in jobs]
         ids = torch.tensor([[pad] * r.pad + j.prompt_ids for r, j in zip(rows, jobs, strict=True)])
         mask = torch.tensor([[0] * r.pad + [1] * len(j.prompt_ids) for r, j in zip(rows, jobs, strict=True)])
-        out = self._decode_rows(ids, mask, rows, past=None)
+        out = self._decode_rows(ids, mask, rows, cache=None)
         return [self._finish(j, out[i, width:].tolist()) for i, j in enumerate(jobs)]
 
-    def _run_with_prefix(self, job: Job) -> Generation:
+    def _run_with_prefix(self, jobs: list[Job], prefix: list[int]) -> list[Generation]:
+        """[prefix][padding][suffix]: the prefix's KV cache is reused, padding is masked out, and
+        positions (from the mask) continue after the prefix exactly as without padding."""
         import torch
 
-        past = self._prefixes.get(self._model, job.meta["prefix_ids"], self._device)
-        ids = torch.tensor([job.prompt_ids])
-        out = self._decode_rows(ids, torch.ones_like(ids), [Row(job.params, 0, job.on_token)], past=past)
-        return self._finish(job, out[0, len(job.prompt_ids) :].tolist())
+        n, pad = len(prefix), self._tokenizer.pad_token_id
+        suffixes = [j.prompt_ids[n:] for j in jobs]
+        width = max(len(s) for s in suffixes)
+        cache = self._prefixes.get(self._model, prefix, self._device)
+        if len(jobs) > 1:
+            cache.batch_repeat_interleave(len(jobs))
+        rows = [Row(j.params, width - len(s), n, j.on_token) for j, s in zip(jobs, suffixes, strict=True)]
+        ids = torch.tensor([prefix + [pad] * r.pad + s for r, s in zip(rows, suffixes, strict=True)])
+        mask = torch.tensor([[1] * n + [0] * r.pad + [1] * len(s) for r, s in zip(rows, suffixes, strict=True)])
+        out = self._decode_rows(ids, mask, rows, cache=cache)
+        return [self._finish(j, out[i, n + width :].tolist()) for i, j in enumerate(jobs)]
 
-    def _decode_rows(self, ids: Any, mask: Any, rows: list[Row], past: Any) -> Any:
+    def _decode_rows(self, ids: Any, mask: Any, rows: list[Row], cache: Any) -> Any:
         import torch
         from transformers import LogitsProcessorList
 
@@ -212,7 +231,7 @@ class TransformersEngine(Engine):
         }
         with torch.inference_mode():
             return self._model.generate(
-                input_ids=ids.to(self._device), attention_mask=mask.to(self._device), cache=past, **kwargs
+                input_ids=ids.to(self._device), attention_mask=mask.to(self._device), cache=cache, **kwargs
             )
 
     def _finish(self, job: Job, new_ids: list[int]) -> Generation:

@@ -56,7 +56,7 @@ class LocalApi:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
             try:
-                if self.runsync({"action": "health"}, timeout=5)["status"] == "COMPLETED":
+                if self.runsync({"action": "health"}, timeout=5).get("status") == "COMPLETED":
                     return
             except requests.RequestException:
                 time.sleep(0.5)
@@ -71,6 +71,12 @@ class LocalApi:
         answer = self.runsync(payload)
         assert answer["status"] == "COMPLETED", answer
         return dict(answer["output"])
+
+    def output_list(self, payload: Any) -> list[dict[str, Any]]:
+        """The generator handler's /runsync output: the list of yielded items."""
+        answer = self.runsync(payload)
+        assert answer["status"] == "COMPLETED" and isinstance(answer["output"], list), answer
+        return list(answer["output"])
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -60,6 +60,12 @@ def test_prefix_reuse_equals_plain(engines: tuple[TransformersEngine, Transforme
     assert reuse._prefixes.hits >= len(PROMPTS) - 1
     assert a == b
 
+    async def together() -> list[str]:  # one batch: [shared cached prefix][padding][each suffix]
+        return [g.text for g in await asyncio.gather(*(reuse.generate(msgs(p), GREEDY) for p in PROMPTS))]
+
+    assert asyncio.run(together()) == a
+    assert reuse._scheduler.largest_batch >= 4
+
 
 def test_stream_equals_plain(engines: tuple[TransformersEngine, TransformersEngine]) -> None:
     plain, reuse = engines

@@ -1,0 +1,94 @@
+"""Throughput and latency at several concurrency levels, through the handler."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from handler.app import Worker
+
+ENHANCE_PROMPTS = [
+    "a red fox in the snow",
+    "old castle on a hill",
+    "a cat on a sofa",
+    "neon city at night",
+    "portrait of a fisherman",
+    "a dragon over mountains",
+    "sunset beach with palm trees",
+    "robot chef cooking",
+    "a knight in armor",
+    "cozy cabin in winter",
+    "astronaut on mars",
+    "a jazz singer on stage",
+    "steampunk airship",
+    "a samurai in rain",
+    "lighthouse in a storm",
+    "a bowl of ramen",
+]
+CHAT_MESSAGES = [f"In two sentences, tell me something interesting about {p}." for p in ENHANCE_PROMPTS]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def payloads(action: str, n: int) -> list[dict[str, Any]]:
+    if action == "enhance":
+        return [{"action": "enhance", "prompt": ENHANCE_PROMPTS[i % 16], "seed": i} for i in range(n)]
+    return [
+        {
+            "action": "chat",
+            "message": CHAT_MESSAGES[i % 16],
+            "max_tokens": 32,
+            "temperature": 0.7,
+            "seed": i,
+            "conversation_history": [],
+        }
+        for i in range(n)
+    ]
+
+
+async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) -> dict[str, Any]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(payload: dict[str, Any]) -> None:
+        nonlocal failures
+        async with gate:
+            started = time.perf_counter()
+            out = await worker.handle({"input": payload})
+            latencies.append(time.perf_counter() - started)
+            failures += 0 if out.get("success") else 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in payloads(action, jobs)))
+    wall = time.perf_counter() - started
+    return {
+        "action": action,
+        "concurrency": concurrency,
+        "jobs": jobs,
+        "failures": failures,
+        "jobs_per_s": round(jobs / wall, 3),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p95_s": round(pct(latencies, 0.95), 3),
+    }
+
+
+def sweep(ours: Worker, baseline: Worker, levels: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for action in ("enhance", "chat"):
+        for c in levels:
+            jobs = max(8, c)
+            for name, worker in (("baseline", baseline), ("ours", ours)):
+                row = asyncio.run(run_level(worker, action, c, jobs))
+                rows.append({"engine": name, **row})
+                print(
+                    f"  {action:<8} c={c:<3} {name:<9} {row['jobs_per_s']:>7.2f} jobs/s  p50 {row['p50_s']:.2f}s"
+                    f"  p95 {row['p95_s']:.2f}s",
+                    flush=True,
+                )
+    return rows
