@@ -55,6 +55,7 @@ class EnhanceService:
         self.engine, self.store, self.policy = engine, store, policy
         self.settings, self.profiles = settings, profiles
         self.model_timeout_s = min(settings.generation_timeout_s, 60.0)
+        self.model_name = engine.info().model_name  # part of every cache key; read once, off the hot path
 
     async def enhance(self, req: EnhanceRequest) -> dict[str, Any]:
         started = time.perf_counter()

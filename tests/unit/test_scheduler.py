@@ -39,20 +39,24 @@ async def _submit_all(scheduler: BatchScheduler, n: int) -> list[Generation | Ba
     return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
 
 
-def test_concurrent_jobs_share_batches() -> None:
-    runner = Runner()
+def _run_gated(runner: Runner, scheduler: BatchScheduler, n: int) -> list[Generation | BaseException]:
+    """Submit n jobs while the model is held, then let it go."""
     runner.gate.clear()
-    scheduler = BatchScheduler(runner, max_batch=4, max_queue=64)
 
     async def go() -> list[Generation | BaseException]:
-        task = asyncio.ensure_future(_submit_all(scheduler, 9))
+        task = asyncio.ensure_future(_submit_all(scheduler, n))
         await asyncio.sleep(0.05)
         runner.gate.set()
         return await task
 
-    results = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_concurrent_jobs_share_batches() -> None:
+    runner = Runner()
+    results = _run_gated(runner, BatchScheduler(runner, max_batch=4, max_queue=64, window_s=0.02), 9)
     assert [r.text for r in results if isinstance(r, Generation)] == [f"out-{i}" for i in range(9)]
-    assert max(len(b) for b in runner.batches) == 4 and len(runner.batches) <= 4
+    assert [len(b) for b in runner.batches] == [4, 4, 1]
 
 
 def test_one_failing_job_fails_alone() -> None:
@@ -66,16 +70,7 @@ def test_one_failing_job_fails_alone() -> None:
 
 def test_out_of_memory_shrinks_the_batch() -> None:
     runner = Runner(oom_above=2)
-    runner.gate.clear()
-    scheduler = BatchScheduler(runner, max_batch=8, max_queue=64)
-
-    async def go() -> list[Generation | BaseException]:
-        task = asyncio.ensure_future(_submit_all(scheduler, 6))
-        await asyncio.sleep(0.05)
-        runner.gate.set()
-        return await task
-
-    results = asyncio.run(go())
+    results = _run_gated(runner, BatchScheduler(runner, max_batch=8, max_queue=64, window_s=0.02), 6)
     assert all(isinstance(r, Generation) for r in results)
     assert [len(b) for b in runner.batches] == [6, 3, 1, 2, 3, 1, 2]  # halved until it fits
 
