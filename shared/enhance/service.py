@@ -97,7 +97,7 @@ class EnhanceService:
                     hashlib.sha256((req.system_prompt or "").encode()).hexdigest(),
                     json.dumps(req.context, sort_keys=True) if req.context else "",
                     req.seed,
-                    self.engine.info().model_name,
+                    self.model_name,
                     profile.version,
                     adult_mode,
                 ],
