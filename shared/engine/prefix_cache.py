@@ -16,6 +16,7 @@ class PrefixCache:
         self._store: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self.last_built = (0, 0)  # (tokens computed, prefix length) of the latest miss
 
     def usable(self, prefix_ids: list[int], prompt_ids: list[int]) -> bool:
         """Only a real, long enough token prefix with at least one new token after it."""
@@ -30,10 +31,14 @@ class PrefixCache:
         cache = self._store.get(key)
         if cache is None:
             self.misses += 1
+            # A conversation's head grows turn by turn: start from the longest cached head it extends.
+            base = max((k for k in self._store if len(k) < len(key) and key[: len(k)] == k), key=len, default=())
+            cache = copy.deepcopy(self._store[base]) if base else None
             with torch.inference_mode():
-                ids = torch.tensor([prefix_ids], device=device)
-                cache = model(input_ids=ids, use_cache=True).cache
+                ids = torch.tensor([prefix_ids[len(base) :]], device=device)
+                cache = model(input_ids=ids, cache=cache, use_cache=True).cache
             self._store[key] = cache
+            self.last_built = (len(key) - len(base), len(key))
             while len(self._store) > self.entries:
                 self._store.popitem(last=False)
         else:

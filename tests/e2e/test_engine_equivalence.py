@@ -99,3 +99,22 @@ def test_mixed_parameters_in_one_batch(engines: tuple[TransformersEngine, Transf
     alone, mixed = asyncio.run(go())
     assert mixed[0].text == alone.text  # a seeded row samples the same in a batch as alone
     assert mixed[1].completion_tokens == 3 and mixed[1].finish_reason == "length"
+
+
+def test_growing_conversation_reuses_its_head(engines: tuple[TransformersEngine, TransformersEngine]) -> None:
+    plain, reuse = engines
+    turns = [Message("system", SYSTEM)]
+    texts: list[tuple[str, str]] = []
+
+    async def go() -> None:
+        for question in ("a red fox", "now make it winter", "add a moon"):
+            turns.append(Message("user", question))
+            a = await plain.generate(list(turns), GREEDY)
+            b = await reuse.generate(list(turns), GREEDY)
+            texts.append((a.text, b.text))
+            turns.append(Message("assistant", a.text))
+
+    asyncio.run(go())
+    assert all(a == b for a, b in texts)
+    computed, length = reuse._prefixes.last_built
+    assert 0 < computed < length / 2  # the last head was built on the previous one, not from scratch
