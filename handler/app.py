@@ -61,15 +61,15 @@ class Worker:
     async def handle_stream(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Generator handler: chat with stream=true yields deltas; every other job yields one item."""
         payload = job.get("input") if isinstance(job, dict) else None
-        if not isinstance(payload, dict) or payload.get("action") not in table.STREAMING_ACTIONS:
+        if not isinstance(payload, dict) or payload.get("stream") is not True:
             yield await self.handle(job)
             return
-        action = payload["action"]
-        if payload.get("stream") is not True:
+        force_adult = table.STREAMING_ACTIONS.get(payload.get("action"))
+        if force_adult is None:  # not a chat action: one item, its usual dict
             yield await self.handle(job)
             return
         try:
-            async for item in chat_action.stream(self.ctx, payload, force_adult=table.STREAMING_ACTIONS[action]):
+            async for item in chat_action.stream(self.ctx, payload, force_adult=force_adult):
                 yield item
         except Exception as exc:  # noqa: BLE001 - a failed stream ends with an error item
             self.ctx.stats.jobs_failed += 1

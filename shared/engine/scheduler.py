@@ -102,7 +102,12 @@ class BatchScheduler:
             results = self._run_batch(batch)
         except OutOfMemory:
             if len(batch) == 1:
-                batch[0].resolve(EngineOutOfMemory("the GPU ran out of memory for this job"))
+                job = batch[0]
+                if not job.meta.get("oom_retried"):  # the cache was freed: one more try
+                    job.meta["oom_retried"] = True
+                    self._run(batch)
+                    return
+                job.resolve(EngineOutOfMemory("the GPU ran out of memory for this job"))
                 return
             half = len(batch) // 2  # shrink the batch instead of failing every job in it
             log.warning("out of memory with a batch of %d; retrying as %d + %d", len(batch), half, len(batch) - half)

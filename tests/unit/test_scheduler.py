@@ -75,11 +75,28 @@ def test_out_of_memory_shrinks_the_batch() -> None:
     assert [len(b) for b in runner.batches] == [6, 3, 1, 2, 3, 1, 2]  # halved until it fits
 
 
-def test_out_of_memory_on_a_single_job_fails_only_it() -> None:
-    scheduler = BatchScheduler(Runner(oom_above=0), max_batch=1, max_queue=8)
-    scheduler._run_batch = lambda jobs: (_ for _ in ()).throw(OutOfMemory())  # type: ignore[method-assign]
-    results = asyncio.run(_submit_all(scheduler, 1))
-    assert isinstance(results[0], EngineOutOfMemory)
+def test_out_of_memory_on_a_single_job_retries_once_then_fails_it() -> None:
+    attempts: list[int] = []
+
+    def always_oom(jobs: list[Job]) -> list[Generation]:
+        attempts.append(len(jobs))
+        raise OutOfMemory
+
+    results = asyncio.run(_submit_all(BatchScheduler(always_oom, max_batch=1, max_queue=8), 1))
+    assert isinstance(results[0], EngineOutOfMemory) and attempts == [1, 1]
+
+
+def test_out_of_memory_once_then_success() -> None:
+    attempts: list[int] = []
+
+    def oom_first(jobs: list[Job]) -> list[Generation]:
+        attempts.append(len(jobs))
+        if len(attempts) == 1:
+            raise OutOfMemory
+        return [Generation("ok", 1, 1)]
+
+    results = asyncio.run(_submit_all(BatchScheduler(oom_first, max_batch=1, max_queue=8), 1))
+    assert isinstance(results[0], Generation) and results[0].text == "ok"
 
 
 def test_queue_bound_refuses_with_overloaded() -> None:
