@@ -64,7 +64,7 @@ class Worker:
         if not isinstance(payload, dict) or payload.get("stream") is not True:
             yield await self.handle(job)
             return
-        force_adult = table.STREAMING_ACTIONS.get(payload.get("action"))
+        force_adult = table.STREAMING_ACTIONS.get(str(payload.get("action")))
         if force_adult is None:  # not a chat action: one item, its usual dict
             yield await self.handle(job)
             return
