@@ -47,6 +47,15 @@ _NUMBER_WORDS = {
 }
 _AGE_UNITS = {"yo", "yr", "yrs", "year", "years", "yearold", "y"}
 _AGE_GLUED = re.compile(r"^(\d{1,2})(?:yo|yr|yrs|y|yearold|yearsold)$")
+_ORDINAL = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)$")
+_ORDINAL_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+    )
+}
+_GRADE = {"grade", "grader"}
+_UNIT_TAIL = {"old", "yo", "o", "of", "age"}  # words that can follow the number before the described noun
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class ContentPolicy:
         self.indicators = Lexicon.of(read_list("adult_indicators.txt", extra_dir))
         self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
         self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
+        self.age_exempt = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
 
     def assess(self, texts: Sequence[str]) -> Assessment:
         """Judge the texts together: hints spread over a conversation count."""
@@ -108,17 +118,23 @@ class ContentPolicy:
         return found
 
     def _minor_age(self, view: TextView) -> bool:
-        """An explicit age under 18: '15 yo', '15yo', 'fifteen-year-old', 'age 12', '12 years of age'."""
+        """An explicit age under 18 ('15 yo', '15yo', 'fifteen-year-old', 'age 12', '12 years of age')
+        or a school grade up to 12th ('8th grade', 'eighth grader'); not '3 year old cat'."""
         w = view.words
         for i, word in enumerate(w):
-            glued = _AGE_GLUED.match(word)
-            if glued and int(glued.group(1)) < self.adult_age:
+            grade = _ORDINAL.match(word)
+            level = int(grade.group(1)) if grade else _ORDINAL_WORDS.get(word)
+            if level is not None and level <= 12 and w[i + 1 : i + 2] and w[i + 1] in _GRADE:
                 return True
-            age = _number(word)
+            glued = _AGE_GLUED.match(word)
+            age = int(glued.group(1)) if glued else _number(word)
             if age is None or age >= self.adult_age:
                 continue
-            after = w[i + 1 : i + 4]
-            if after and after[0] in _AGE_UNITS:
+            after = w[i + 1 : i + 5]
+            described = next((x for x in after if x not in _AGE_UNITS and x not in _UNIT_TAIL), None)
+            if described in self.age_exempt:
+                continue  # the age describes a thing or an animal, not a person
+            if glued or (after and after[0] in _AGE_UNITS):
                 return True
             if after[:3] == ["year", "of", "age"] or (i > 0 and w[i - 1] in {"age", "aged"}):
                 return True
