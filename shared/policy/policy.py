@@ -20,29 +20,8 @@ REFUSAL = "This request can't be processed: it conflicts with the content policy
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
+        "zero one two three four five six seven eight nine ten eleven "
+        "twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
 _AGE_UNITS = {"yo", "yr", "yrs", "year", "years", "yearold", "y"}
