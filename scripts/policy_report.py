@@ -28,7 +28,7 @@ def main() -> None:
         per.setdefault(case["category"], Counter())[outcome] += 1
         per.setdefault("ALL", Counter())[outcome] += 1
     print(f"{'category':<18}{'cases':>7}{'blocked':>9}{'precision':>11}{'recall':>8}")
-    for cat, c in per.items():
+    for cat, c in sorted(per.items(), key=lambda item: item[0] == "ALL"):  # the total last
         blocked = c["tp"] + c["fp"]
         precision = c["tp"] / blocked if blocked else 1.0
         recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")
