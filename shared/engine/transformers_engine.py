@@ -267,7 +267,16 @@ class TransformersEngine(Engine):
             cuda_version=torch.version.cuda,
             gpu_name=torch.cuda.get_device_name(0) if cuda else None,
             context_length=self.context_length,
-            extra=dict(self._facts, dtype=str(model.dtype) if model is not None else None),
+            extra=dict(
+                self._facts,
+                dtype=str(model.dtype) if model is not None else None,
+                scheduler={
+                    "waiting": self._scheduler.waiting,
+                    "batches_run": self._scheduler.batches_run,
+                    "largest_batch": self._scheduler.largest_batch,
+                },
+                prefix_cache={"hits": self._prefixes.hits, "misses": self._prefixes.misses},
+            ),
         )
 
     def memory(self) -> dict[str, Any]:

@@ -20,7 +20,3 @@ class WireModel(BaseModel):
     """Strict types (no '5' for 5); unknown fields are ignored so callers can evolve."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
-class Envelope(WireModel):
-    action: NonBlank

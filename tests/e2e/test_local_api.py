@@ -101,6 +101,7 @@ def test_admin_commands(api: LocalApi) -> None:
     assert mem["device_type"] == "cpu" and mem["total_ram_gb"] > 0 and mem["total_vram"] is None
     info = api.output({"action": "admin", "command": "model_info"})
     assert info["model_parameters"] > 100_000_000 and info["is_eval_mode"] is True
+    assert info["load"]["scheduler"]["batches_run"] >= 1 and "hits" in info["load"]["prefix_cache"]
     assert api.runsync({"action": "cache_clear"})["status"] == "FAILED"
     assert api.output({"action": "cache_clear", "admin_token": ADMIN})["success"] is True
 
