@@ -33,6 +33,10 @@ def main() -> int:
     except WorkerError as exc:
         print(f"chat-worker: cannot start: {exc.message}", file=sys.stderr)
         return 1
+    if settings.torch_compile:  # pay the compile now, not in the first job's time budget
+        import asyncio
+
+        asyncio.run(worker.handle({"id": "startup", "input": {"action": "warmup"}}))
     worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
     device = engine.info().device_type
     concurrency = settings.effective_concurrency(device)

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel passed to transformers."
     )
+    torch_compile: bool = Field(
+        False,
+        description="Compile the model's forward with torch.compile (dynamic shapes); start-up then runs one "
+        "warm-up generation so the compile time is paid before the first job.",
+    )
 
     # --- generation defaults -------------------------------------------------
     default_max_tokens: int = Field(256, ge=1, le=8192, description="Reply length when a job gives none.")

@@ -59,6 +59,8 @@ class TransformersEngine(Engine):
             )
             model.to(self._device)
             model.eval()
+            if self._settings.torch_compile:
+                model.forward = torch.compile(model.forward, dynamic=True)
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             tokenizer.padding_side = "left"  # decoder-only batches pad on the left
