@@ -14,7 +14,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.engine.base import Generation, GenerationParams
 from shared.errors import EngineError, EngineOutOfMemory, Overloaded
@@ -28,9 +27,9 @@ class Job:
     params: GenerationParams
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Generation]
-    prefix_text: str | None = None  # the rendered prompt up to the last message, for prefix reuse
     on_token: Callable[[int], None] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    prefix_ids: list[int] = field(default_factory=list)  # a cached-KV prefix of prompt_ids, if reusable
+    oom_retried: bool = False
 
     def resolve(self, result: Generation | BaseException) -> None:
         def apply() -> None:
@@ -103,8 +102,8 @@ class BatchScheduler:
         except OutOfMemory:
             if len(batch) == 1:
                 job = batch[0]
-                if not job.meta.get("oom_retried"):  # the cache was freed: one more try
-                    job.meta["oom_retried"] = True
+                if not job.oom_retried:  # the cache was freed: one more try
+                    job.oom_retried = True
                     self._run(batch)
                     return
                 job.resolve(EngineOutOfMemory("the GPU ran out of memory for this job"))

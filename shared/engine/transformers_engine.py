@@ -34,6 +34,7 @@ class TransformersEngine(Engine):
         self._tokenizer: Any = None
         self._device = "cpu"
         self._facts: dict[str, Any] = {}
+        self._eos: set[int] = set()
         self._lock = threading.Lock()
         self._prefixes = PrefixCache(settings.prefix_cache_entries, settings.prefix_min_tokens)
         self._scheduler = BatchScheduler(
@@ -65,6 +66,7 @@ class TransformersEngine(Engine):
                 tokenizer.pad_token = tokenizer.eos_token
             tokenizer.padding_side = "left"  # decoder-only batches pad on the left
             self._model, self._tokenizer, self._facts = model, tokenizer, facts
+            self._eos = _eos_ids(model, tokenizer)  # fixed for the model: read once, not per job
             seconds = time.perf_counter() - started
             self._facts["ready_s"] = round(seconds, 3)
             log.info("model loaded: %s on %s in %.2fs", self._source.label, self._device, seconds)
@@ -129,7 +131,7 @@ class TransformersEngine(Engine):
             text = str(tok.apply_chat_template(head, tokenize=False)) if tok.chat_template else ""
             prefix = tok(text, add_special_tokens=False)["input_ids"] if text else []
             if self._prefixes.usable(prefix, job.prompt_ids):
-                job.meta["prefix_ids"] = prefix
+                job.prefix_ids = prefix
         return job
 
     async def _await(self, job: Job) -> Generation:
@@ -173,7 +175,7 @@ class TransformersEngine(Engine):
 
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, job in enumerate(jobs):
-            groups.setdefault(tuple(job.meta.get("prefix_ids", ())), []).append(i)
+            groups.setdefault(tuple(job.prefix_ids), []).append(i)
         results: list[Generation | None] = [None] * len(jobs)
         try:
             for prefix, members in groups.items():
@@ -218,7 +220,7 @@ class TransformersEngine(Engine):
         import torch
         from transformers import LogitsProcessorList
 
-        eos = _eos_ids(self._model, self._tokenizer)
+        eos = self._eos
         kwargs = {
             "max_new_tokens": max(r.params.max_tokens for r in rows),
             "do_sample": False,  # RowSampler picks every token; generate's greedy step only follows it
@@ -237,8 +239,7 @@ class TransformersEngine(Engine):
             )
 
     def _finish(self, job: Job, new_ids: list[int]) -> Generation:
-        eos = _eos_ids(self._model, self._tokenizer)
-        end = next((i for i, t in enumerate(new_ids) if t in eos), None)
+        end = next((i for i, t in enumerate(new_ids) if t in self._eos), None)
         kept = new_ids if end is None else new_ids[:end]
         # Decode only the generated ids: the prompt can never leak into the reply.
         text, stopped = cut_at_stop(self._tokenizer.decode(kept, skip_special_tokens=True), job.params.stop)
