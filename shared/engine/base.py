@@ -77,6 +77,17 @@ class Engine(abc.ABC):
         yield result.text
         yield result
 
+    async def judge(self, messages: list[Message], answers: tuple[str, str] = ("yes", "no")) -> float:
+        """Probability of `answers[0]` against `answers[1]` as the reply's first token.
+
+        One forward pass over `messages` rendered with the generation prompt, reading the
+        two answers' next-token logits (softmax over just those two). Engines that cannot
+        do this raise EngineError; callers treat that as "no decision".
+        """
+        from shared.errors import EngineError
+
+        raise EngineError(f"{type(self).__name__} cannot judge")
+
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int: ...
 
