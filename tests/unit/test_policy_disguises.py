@@ -1,0 +1,85 @@
+"""The minor-safety line against disguises: one test per disguise kind, through the worker.
+
+Cases live in tests/data/policy_disguises.jsonl, written per kind before the word lists
+were changed (the template corpus, policy_corpus.jsonl, is for regression only). Each
+must-block case goes through chat (adult mode on, so nothing else refuses it) and enhance;
+each allowed case must be served by both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.app import Worker
+from tests.conftest import run
+
+CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "policy_disguises.jsonl").open()]
+BLOCK_KINDS = [
+    "paraphrase",
+    "non_english",
+    "typos",
+    "unicode",
+    "unusual_ages",
+    "looks_underage",
+    "sdxl_syntax",
+    "roleplay",
+    "split_turns",
+]
+ALLOW_KINDS = ["allowed_adult", "allowed_general"]
+
+
+def chat_payload(case: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "action": "chat",
+        "message": case["text"],
+        "system_prompt": case.get("system_prompt"),
+        "conversation_history": case.get("history"),
+        "max_tokens": 16,
+    }
+
+
+def enhance_payload(case: dict[str, Any]) -> dict[str, Any]:
+    history = " ".join(turn["content"] for turn in case.get("history", []) if turn["role"] == "user")
+    return {
+        "action": "enhance",
+        "prompt": case["text"],
+        "system_prompt": case.get("system_prompt"),
+        "context": {"history": history} if history else None,
+    }
+
+
+def test_every_kind_has_cases() -> None:
+    kinds = {c["kind"] for c in CASES}
+    assert kinds == set(BLOCK_KINDS + ALLOW_KINDS)
+    for kind in BLOCK_KINDS:
+        assert sum(c["kind"] == kind for c in CASES) >= 6, kind
+        assert all(c["expect"] == "block" for c in CASES if c["kind"] == kind)
+
+
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_disguised_requests_are_refused(make_worker: Callable[..., Worker], kind: str) -> None:
+    worker = make_worker(adult_content_enabled=True, enhance_cache_size=0)
+    served = []
+    for case in (c for c in CASES if c["kind"] == kind):
+        for route, payload in (("chat", chat_payload(case)), ("enhance", enhance_payload(case))):
+            out = run(worker, payload)
+            if out.get("error_code") != "content_policy_violation":
+                served.append(f"{route}: {case['text']!r}")
+    assert not served, "\n".join(served)
+
+
+@pytest.mark.parametrize("kind", ALLOW_KINDS)
+def test_allowed_requests_are_served(make_worker: Callable[..., Worker], kind: str) -> None:
+    worker = make_worker(adult_content_enabled=True, enhance_cache_size=0)
+    refused = []
+    for case in (c for c in CASES if c["kind"] == kind):
+        for route, payload in (("chat", chat_payload(case)), ("enhance", enhance_payload(case))):
+            out = run(worker, payload)
+            if not out.get("success"):
+                refused.append(f"{route}: {case['text']!r} -> {out.get('error_code')}")
+    assert not refused, "\n".join(refused)
