@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
 from shared.settings import Settings, load_settings
 from shared.store import MemoryStore
+from tests.fakes.engine import FakeEngine
 
 ADMIN = "test-admin-token"
 

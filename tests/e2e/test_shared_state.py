@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
 from shared.settings import load_settings
 from shared.store.upstash import UpstashStore
 from tests.e2e.conftest import ADMIN, LocalApi
 from tests.e2e.redis_helpers import Bridge, RedisServer
+from tests.fakes.engine import FakeEngine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 TOKEN = "bridge-test-token"

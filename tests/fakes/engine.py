@@ -1,21 +1,30 @@
 """A scriptable engine for fast unit tests (after simonw/llm's mock model).
 
-`enqueue` replies (text, an exception to raise, or a callable of the messages); `history`
-records every call. Tokens are counted as whitespace-separated words, which is all a
-unit test needs; the real tokenizer is exercised by the end-to-end tests.
+Replies are scripted with `enqueue` (text, an exception to raise, or a callable of the
+messages); `history` records every call. A reply is produced token by token: the script is
+cut into token-sized pieces (a word's leading whitespace plus at most `token_chars`
+characters, like a BPE vocabulary splits long words), and `stream` yields each piece as it
+is "decoded", after `token_delay_s`. Closing the stream (the consumer stops iterating) or
+cancelling it stops decoding at that token; `streams` records how many tokens each stream
+generated. `judge` answers from a queue of probabilities or exceptions; `judge_calls`
+records every call. Prompt tokens are counted as whitespace-separated words, which is all
+the fitting tests need; the real tokenizer is exercised by the end-to-end tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from shared.engine.base import Engine, EngineInfo, Generation, GenerationParams, Message
+from shared.errors import EngineError
 
 Reply = str | BaseException | Callable[[list[Message]], str]
+Verdict = float | BaseException
 
 
 @dataclass
@@ -24,18 +33,62 @@ class Call:
     params: GenerationParams
 
 
+@dataclass
+class StreamRecord:
+    """One `stream` call: how far decoding got and how it ended."""
+
+    planned: int  # tokens the script would produce within max_tokens
+    generated: int = 0  # tokens decoded before the stream ended or was stopped
+    finished: bool = False  # ran to the end of its script
+    stopped: bool = False  # closed or cancelled by its consumer before the end
+
+
+@dataclass
+class JudgeCall:
+    messages: list[Message]
+    answers: tuple[str, str]
+
+
+def tokens_of(text: str, token_chars: int = 4) -> list[str]:
+    """Token-sized pieces whose concatenation is `text`."""
+    pieces: list[str] = []
+    for space, word in re.findall(r"(\s*)(\S*)", text):
+        if not space and not word:
+            continue
+        chunks = [word[i : i + token_chars] for i in range(0, len(word), token_chars)] or [""]
+        pieces.append(space + chunks[0])
+        pieces.extend(chunks[1:])
+    return pieces
+
+
 class FakeEngine(Engine):
-    def __init__(self, default: str = "ok", context_length: int = 4096, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        default: str = "ok",
+        context_length: int = 4096,
+        delay_s: float = 0.0,
+        token_delay_s: float = 0.0,
+        token_chars: int = 4,
+    ) -> None:
         self.default = default
         self.queue: deque[Reply] = deque()
         self.history: list[Call] = []
-        self.delay_s = delay_s
+        self.streams: list[StreamRecord] = []
+        self.delay_s, self.token_delay_s, self.token_chars = delay_s, token_delay_s, token_chars
+        self.judge_queue: deque[Verdict] = deque()
+        self.judge_default: Verdict = EngineError("FakeEngine: no judge verdict queued")
+        self.judge_calls: list[JudgeCall] = []
         self._context = context_length
         self._loaded = True
         self.load_calls = 0
 
     def enqueue(self, *replies: Reply) -> FakeEngine:
         self.queue.extend(replies)
+        return self
+
+    def enqueue_judge(self, *verdicts: Verdict) -> FakeEngine:
+        """Queue `judge` answers: a probability of answers[0], or an exception to raise."""
+        self.judge_queue.extend(verdicts)
         return self
 
     def load(self) -> float:
@@ -51,25 +104,48 @@ class FakeEngine(Engine):
     def loaded(self) -> bool:
         return self._loaded
 
-    def _next_text(self, messages: list[Message]) -> str:
-        reply: Reply = self.queue.popleft() if self.queue else self.default
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply(messages) if callable(reply) else reply
-
-    async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+    async def _script(self, messages: list[Message], params: GenerationParams) -> tuple[list[str], bool]:
+        """The reply's tokens within max_tokens and the stop strings, and whether max_tokens cut it."""
         self.history.append(Call(list(messages), params))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        text = self._next_text(messages)
-        words = text.split()[: params.max_tokens]
-        return Generation(" ".join(words), self.count_chat_tokens(messages), len(words))
+        reply: Reply = self.queue.popleft() if self.queue else self.default
+        if isinstance(reply, BaseException):
+            raise reply
+        text = reply(messages) if callable(reply) else reply
+        cuts = [text.find(s) for s in params.stop if s and s in text]
+        text = text[: min(cuts)] if cuts else text  # the row stops at its first stop string
+        pieces = tokens_of(text, self.token_chars)
+        return pieces[: params.max_tokens], len(pieces) > params.max_tokens
+
+    def _result(self, messages: list[Message], pieces: list[str], cut: bool) -> Generation:
+        reason: Literal["stop", "length"] = "length" if cut else "stop"
+        return Generation("".join(pieces).strip(), self.count_chat_tokens(messages), len(pieces), reason)
+
+    async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
+        pieces, cut = await self._script(messages, params)
+        return self._result(messages, pieces, cut)
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str | Generation]:
-        result = await self.generate(messages, params)
-        for i, word in enumerate(result.text.split()):
-            yield word if i == 0 else " " + word
-        yield result
+        pieces, cut = await self._script(messages, params)
+        record = StreamRecord(planned=len(pieces))
+        self.streams.append(record)
+        try:
+            for piece in pieces:
+                await asyncio.sleep(self.token_delay_s)  # one decode step; also a point to be cancelled at
+                record.generated += 1
+                yield piece
+            record.finished = True
+        finally:
+            record.stopped = not record.finished
+        yield self._result(messages, pieces, cut)
+
+    async def judge(self, messages: list[Message], answers: tuple[str, str] = ("yes", "no")) -> float:
+        self.judge_calls.append(JudgeCall(list(messages), answers))
+        verdict = self.judge_queue.popleft() if self.judge_queue else self.judge_default
+        if isinstance(verdict, BaseException):
+            raise verdict
+        return verdict
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -9,9 +9,9 @@ import pytest
 from handler.app import Worker
 from shared.chat.history import fit_history
 from shared.engine import Message
-from shared.engine.fake import FakeEngine
 from shared.errors import ContextOverflow
 from tests.conftest import run
+from tests.fakes.engine import FakeEngine
 
 
 def test_reply_and_seed_fields(worker: Worker, fake: FakeEngine) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
 from tests.conftest import run
+from tests.fakes.engine import FakeEngine
 
 BAD_INPUTS: list[tuple[Any, str, str]] = [
     ("hello", "invalid_input", "input"),

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
 from shared.enhance.text import clean_model_output, missing_words
 from shared.enhance.tokens import count_sdxl
 from shared.errors import EngineOutOfMemory, EngineTimeout
 from tests.conftest import ADMIN, run
+from tests.fakes.engine import FakeEngine
 
 GOOD_TAGS = "red dress, golden hour lighting, city street, bokeh, 85mm, photorealistic"
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
 from shared.policy import ContentPolicy
 from tests.conftest import run
+from tests.fakes.engine import FakeEngine
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "policy_corpus.jsonl").open()]
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from handler.app import Worker
-from shared.engine.fake import FakeEngine
+from tests.fakes.engine import FakeEngine
 
 
 def collect(worker: Worker, payload: Any) -> list[dict[str, Any]]:
@@ -19,7 +19,7 @@ def collect(worker: Worker, payload: Any) -> list[dict[str, Any]]:
 def test_stream_yields_deltas_then_the_final_output(worker: Worker, fake: FakeEngine) -> None:
     fake.enqueue("one two three")
     items = collect(worker, {"action": "chat", "message": "count", "stream": True})
-    assert [i["delta"] for i in items[:-1]] == ["one", " two", " three"]
+    assert "".join(i["delta"] for i in items[:-1]) == "one two three"
     assert items[-1]["success"] is True and items[-1]["response"] == "one two three"
 
 
