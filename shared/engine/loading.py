@@ -1,0 +1,72 @@
+"""Model loading: device and dtype choice, weights, tokenizer set-up, optional compile."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.engine.model_source import ModelSource, load_pretrained
+from shared.errors import EngineError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    device: str
+    eos: set[int]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(settings: Settings) -> str:
+    import torch
+
+    wanted = settings.model_device
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise EngineError("MODEL_DEVICE=cuda but no CUDA device is available")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+def pick_dtype(settings: Settings, device: str) -> Any:
+    import torch
+
+    if settings.model_dtype == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return getattr(torch, settings.model_dtype)
+
+
+def load_model(settings: Settings, source: ModelSource) -> LoadedModel:
+    import torch
+
+    started = time.perf_counter()
+    device = pick_device(settings)
+    model, tokenizer, facts = load_pretrained(
+        source, settings.model_cache_dir, pick_dtype(settings, device), settings.attn_implementation
+    )
+    model.to(device)
+    model.eval()
+    if settings.torch_compile:
+        model.forward = torch.compile(model.forward, dynamic=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+    seconds = time.perf_counter() - started
+    facts["ready_s"] = round(seconds, 3)
+    log.info("model loaded: %s on %s in %.2fs", source.label, device, seconds)
+    return LoadedModel(model, tokenizer, device, eos_ids(model, tokenizer), facts)
+
+
+def eos_ids(model: Any, tok: Any) -> set[int]:
+    """Every id that ends a reply; fixed for the model, so read once at load."""
+    ids = model.generation_config.eos_token_id
+    found = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tok.eos_token_id is not None:
+        found.add(tok.eos_token_id)
+    return found
