@@ -66,6 +66,15 @@ class ContentPolicy:
         self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
         self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
         self.age_exempt = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
+        self.holdback_chars = self._holdback(extra_dir)
+
+    @staticmethod
+    def _holdback(extra_dir: Path | None) -> int:
+        """Trailing characters of a streamed reply that could still complete a refused term: the longest
+        listed term spelt out with separators ('c h i l d'), plus room for an age ('seventeen years old')."""
+        names = ("minor_terms.txt", "sexual_terms.txt", "protected_people.txt")
+        longest = max((len(t) for name in names for t in read_list(name, extra_dir)), default=0)
+        return max(2 * longest, len("seventeen years of age")) + 8
 
     def assess(self, texts: Sequence[str]) -> Assessment:
         """Judge the texts together: hints spread over a conversation count."""
