@@ -1,4 +1,5 @@
-"""`python -m handler`: read settings, load the model once, start the RunPod worker.
+"""`python -m handler`: read settings, load the model once, start the RunPod worker
+(WORKER_MODE=http: an HTTP server for load-balancing endpoints instead, see handler/http/).
 
 The RunPod SDK's own flags pass through: --test_input '{"input": ...}' runs one job and
 exits; --rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port N serves its local API.
@@ -28,6 +29,10 @@ def main() -> int:
 
     try:
         engine = build_engine(settings)
+        if settings.worker_mode == "http":  # load-balancing endpoint: the model loads once the server listens
+            from handler.http.server import serve
+
+            return serve(Worker(settings, engine), process_started)
         engine.load()  # before the first job: the model stays warm for the life of the process
         worker = Worker(settings, engine)
     except WorkerError as exc:

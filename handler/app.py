@@ -10,6 +10,8 @@ from handler import dispatch as table
 from handler.actions import chat as chat_action
 from handler.context import WorkerContext
 from handler.errors import error_output
+from handler.http import openai_jobs
+from handler.http.openai_serving import OpenAIServing
 from shared.chat import ChatService, SystemPrompts
 from shared.engine import Engine
 from shared.enhance import EnhanceService, load_profiles
@@ -48,8 +50,15 @@ class Worker:
         chat = ChatService(engine, store, policy, settings, SystemPrompts())
         enhance = EnhanceService(engine, store, policy, settings, load_profiles(settings.profiles_file))
         self.ctx = WorkerContext(settings, engine, store, policy, chat, enhance)
+        self.openai = OpenAIServing(self.ctx)
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            openai = table.openai_request(job)
+            if openai is not None:  # RunPod's OpenAI passthrough; the serving class counts its own jobs
+                return await openai_jobs.run(self.openai, *openai)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean output
+            return error_output(exc)
         try:
             output = await table.dispatch(self.ctx, job)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean output; the worker keeps serving
@@ -58,9 +67,14 @@ class Worker:
         self.ctx.stats.jobs_served += 1
         return output
 
-    async def handle_stream(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Generator handler: chat with stream=true yields deltas; every other job yields one item."""
+    async def handle_stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
+        """Generator handler: chat with stream=true yields deltas, an OpenAI stream its events;
+        every other job yields one item."""
         payload = job.get("input") if isinstance(job, dict) else None
+        if isinstance(payload, dict) and "openai_route" in payload:
+            async for event in self._openai_stream(job):
+                yield event
+            return
         if not isinstance(payload, dict) or payload.get("stream") is not True:
             yield await self.handle(job)
             return
@@ -76,3 +90,11 @@ class Worker:
             yield error_output(exc)
             return
         self.ctx.stats.jobs_served += 1
+
+    async def _openai_stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
+        try:
+            route, body = table.openai_request(job) or ("", None)
+            async for event in openai_jobs.stream(self.openai, route, body):
+                yield event
+        except Exception as exc:  # noqa: BLE001 - a failure before the first event is the usual failure output
+            yield error_output(exc)

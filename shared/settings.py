@@ -71,7 +71,12 @@ class Settings(BaseSettings):
     # --- limits ----------------------------------------------------------------
     max_message_chars: int = Field(8000, ge=1, description="Longest chat message accepted.")
     max_prompt_chars: int = Field(2000, ge=1, description="Longest enhance prompt accepted.")
-    max_history_turns: int = Field(40, ge=0, description="Most stored turns kept per conversation.")
+    max_history_turns: int = Field(
+        40,
+        ge=0,
+        description="Most stored turns kept per conversation, in whole exchanges (an odd bound keeps one turn "
+        "fewer); 0 keeps no history: nothing is stored or read.",
+    )
     conversation_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Stored conversations expire after this.")
 
     # --- enhancement -------------------------------------------------------------
@@ -90,6 +95,9 @@ class Settings(BaseSettings):
     redis_retry_after_s: float = Field(
         5.0, ge=0, le=300, description="After a Redis failure, serve from worker memory this long before retrying."
     )
+    redis_max_pending_turns: int = Field(
+        2000, ge=2, description="Most conversation turns held for write-back while Redis is away; oldest dropped first."
+    )
 
     # --- serving ---------------------------------------------------------------
     concurrency: int = Field(0, ge=0, le=256, description="Jobs one worker takes at once (0 = per-device default).")
@@ -104,6 +112,25 @@ class Settings(BaseSettings):
     prefix_min_tokens: int = Field(16, ge=1, description="Shortest prefix worth caching.")
     stream_enabled: bool = Field(False, description="Start the generator handler so chat can stream deltas.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Worker log level.")
+
+    # --- HTTP mode (RunPod load-balancing endpoints) -------------------------------
+    worker_mode: Literal["queue", "http"] = Field(
+        "queue", description="queue: the RunPod handler (queue endpoints); http: an HTTP server (load balancing)."
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="HTTP mode: address to listen on (0.0.0.0 in the image).")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP mode: port to listen on (RunPod sets PORT).")
+    http_auth_token: SecretStr | None = Field(
+        None, description="HTTP mode: when set, every route but /ping needs 'Authorization: Bearer <token>'."
+    )
+    served_model_name: str | None = Field(
+        None, max_length=200, description="Model id reported by /v1/models (unset: the loaded model's name)."
+    )
+    http_max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="HTTP mode: larger request bodies are refused with 413."
+    )
+    test_only_load_delay_s: float = Field(
+        0.0, ge=0, le=600, description="Tests only: HTTP mode waits this long before loading the model."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -1,0 +1,65 @@
+"""The ASGI app for HTTP mode (RunPod load-balancing endpoints).
+
+The model loads in the background once the server listens, so `GET /ping` can say
+"initialising" (204) until it is ready (200), as RunPod's load balancer expects; a load
+that failed answers 503 so the worker is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from handler.app import Worker
+from handler.http.guards import BearerAuth, BodyLimit
+from handler.http.routes_openai import openai_router
+from handler.http.routes_seed import seed_router
+
+log = logging.getLogger("handler.http")
+
+
+@dataclass
+class Readiness:
+    failed: str | None = None  # why loading failed, if it did
+
+
+def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]]) -> FastAPI:
+    """`prepare` loads the model (and warms it up); it runs as a background task at start-up."""
+    readiness = Readiness()
+
+    async def load() -> None:
+        try:
+            await prepare()
+        except Exception as exc:  # a failed load is reported by /ping, not by a crash
+            log.exception("model load failed")
+            readiness.failed = f"{type(exc).__name__}: the model could not be loaded"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(load())
+        yield
+        task.cancel()
+
+    app = FastAPI(title="chat-worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        if readiness.failed:
+            return JSONResponse({"status": "failed", "error": readiness.failed}, status_code=503)
+        if not worker.ctx.engine.loaded:
+            return Response(status_code=204)
+        return JSONResponse({"status": "healthy"})
+
+    app.include_router(seed_router(worker))
+    app.include_router(openai_router(worker.openai))
+    settings = worker.ctx.settings
+    app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes)
+    if settings.http_auth_token is not None and settings.http_auth_token.get_secret_value():
+        app.add_middleware(BearerAuth, token=settings.http_auth_token.get_secret_value())
+    return app

@@ -1,0 +1,77 @@
+"""The earlier HTTP worker's routes, one-to-one: each runs the matching action on the seed's body
+and answers exactly what that action answers; a failure gets the status that fits its code."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from handler.app import Worker
+from handler.http.cancel import cancel_on_disconnect
+from handler.http.status import failure, retry_headers, status_for
+from shared.errors import InvalidInput
+
+# (method, path, action): the same table as the README's migration table
+SEED_ROUTES: list[tuple[str, str, str]] = [
+    ("POST", "/chat", "chat"),
+    ("POST", "/chat/unrestricted", "chat_unrestricted"),
+    ("POST", "/enhance", "enhance"),
+    ("POST", "/enhance/intelligent", "enhance_intelligent"),
+    ("POST", "/enhance/legacy", "enhance_legacy"),
+    ("GET", "/enhancement/info", "enhancement_info"),
+    ("POST", "/enhancement/cache/clear", "cache_clear"),
+    ("GET", "/memory/status", "memory_status"),
+    ("GET", "/model/info", "model_info"),
+    ("GET", "/health", "health"),
+    ("POST", "/admin", "admin"),  # every admin command, as the queue endpoint's `admin` action
+]
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is {} (the seed's GET and clear routes send none)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput("the request body is not valid JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object", field="body")
+    return body
+
+
+def respond(output: dict[str, Any]) -> JSONResponse:
+    if output.get("success") is False and "error_code" in output:
+        status = status_for(output["error_code"])
+        return JSONResponse(output, status_code=status, headers=retry_headers(status))
+    return JSONResponse(output)
+
+
+def seed_router(worker: Worker) -> APIRouter:
+    router = APIRouter()
+
+    def route(action: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                body = await read_json_object(request)
+            except InvalidInput as exc:
+                status, out = failure(exc)
+                return JSONResponse(out, status_code=status)
+            admin_token = request.headers.get("x-admin-token")
+            if admin_token is not None and "admin_token" not in body:
+                body["admin_token"] = admin_token
+            job = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": {**body, "action": action}}
+            output = await cancel_on_disconnect(request, worker.handle(job))
+            return respond(output) if output is not None else Response(status_code=499)
+
+        endpoint.__name__ = f"seed_{action}"
+        return endpoint
+
+    for method, path, action in SEED_ROUTES:
+        router.add_api_route(path, route(action), methods=[method])
+    return router

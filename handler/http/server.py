@@ -1,0 +1,33 @@
+"""`python -m handler` with WORKER_MODE=http: serve the ASGI app with uvicorn on HOST:PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import uvicorn
+
+from handler.app import Worker
+from handler.http.app import build_app
+
+log = logging.getLogger("handler.http")
+
+
+def serve(worker: Worker, process_started: float) -> int:
+    settings = worker.ctx.settings
+
+    async def prepare() -> None:
+        if settings.test_only_load_delay_s:
+            await asyncio.sleep(settings.test_only_load_delay_s)
+        await asyncio.to_thread(worker.ctx.engine.load)
+        if settings.torch_compile:  # pay the compile before /ping says ready
+            await worker.handle({"id": "startup", "input": {"action": "warmup"}})
+        worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
+        log.info("ready in %.2fs: serving http://%s:%d", worker.ctx.stats.load_time_s, settings.host, settings.port)
+
+    app = build_app(worker, prepare)
+    # log_config=None: uvicorn logs through the worker's own logging set-up (paths and codes, no bodies).
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+    uvicorn.Server(config).run()
+    return 0
