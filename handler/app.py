@@ -13,6 +13,7 @@ from handler.errors import error_output
 from handler.http import openai_jobs
 from handler.http.openai_serving import OpenAIServing
 from shared.chat import ChatService, SystemPrompts
+from shared.chat.stream_guard import close_stream
 from shared.engine import Engine
 from shared.enhance import EnhanceService, load_profiles
 from shared.policy import ContentPolicy
@@ -82,13 +83,16 @@ class Worker:
         if force_adult is None:  # not a chat action: one item, its usual dict
             yield await self.handle(job)
             return
+        items = chat_action.stream(self.ctx, payload, force_adult=force_adult)
         try:
-            async for item in chat_action.stream(self.ctx, payload, force_adult=force_adult):
+            async for item in items:
                 yield item
-        except Exception as exc:  # noqa: BLE001 - a failed stream ends with an error item
+        except Exception as exc:  # noqa: BLE001 - a failed stream (a refusal too) ends with one error item
             self.ctx.stats.jobs_failed += 1
             yield error_output(exc)
             return
+        finally:  # our consumer gone: close the chain down to the engine, which stops generating
+            await close_stream(items)
         self.ctx.stats.jobs_served += 1
 
     async def _openai_stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:

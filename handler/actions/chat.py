@@ -9,6 +9,7 @@ from typing import Any
 from handler.context import WorkerContext
 from handler.validation import parse
 from shared.chat import ChatReply
+from shared.chat.stream_guard import close_stream
 from shared.schemas.chat import ChatRequest
 
 
@@ -33,5 +34,9 @@ async def stream(
 ) -> AsyncIterator[dict[str, Any]]:
     """Deltas as {"delta": text}, then the usual output as the last item."""
     request = parse(ChatRequest, payload)
-    async for item in ctx.chat.stream(request, force_adult=force_adult):
-        yield _shape(item) if isinstance(item, ChatReply) else {"delta": item}
+    items = ctx.chat.stream(request, force_adult=force_adult)
+    try:
+        async for item in items:
+            yield _shape(item) if isinstance(item, ChatReply) else {"delta": item}
+    finally:  # closing this stream closes the service's, which stops the engine's
+        await close_stream(items)

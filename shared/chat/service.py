@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.chat.history import FittedPrompt, fit_history
 from shared.chat.prompts import SystemPrompts
+from shared.chat.stream_guard import StreamGuard, close_stream
 from shared.engine import Engine, Generation, GenerationParams, Message
 from shared.errors import AdultContentDisabled, InvalidInput
 from shared.policy import ContentPolicy
@@ -60,14 +61,25 @@ class ChatService:
         return await self._finish(prep, result.text, result.completion_tokens, result.finish_reason, started)
 
     async def stream(self, request: ChatRequest, force_adult: bool = False) -> AsyncIterator[str | ChatReply]:
-        """Yield text deltas, then the final ChatReply. The output check runs on the whole reply."""
+        """Yield text deltas, then the final ChatReply. Text leaves only once the output policy has
+        judged the reply so far (StreamGuard); a refusal closes the engine's stream, so generation
+        stops, and raises PolicyViolation: nothing more of the reply is sent."""
         started = time.perf_counter()
         prep = await self._prepare(request, force_adult)
-        async for item in self.engine.stream(prep.fitted.messages, prep.params):
-            if isinstance(item, Generation):
-                yield await self._finish(prep, item.text, item.completion_tokens, item.finish_reason, started)
-            else:
-                yield item
+        guard = StreamGuard(lambda text: self._check_output(prep, text, "stream"), self.policy.holdback_chars)
+        chunks = self.engine.stream(prep.fitted.messages, prep.params)
+        try:
+            async for item in chunks:
+                if isinstance(item, Generation):
+                    reply = await self._finish(prep, item.text, item.completion_tokens, item.finish_reason, started)
+                    if tail := guard.finish(reply.response):
+                        yield tail
+                    yield reply
+                    return
+                if delta := guard.feed(item):
+                    yield delta
+        finally:  # refusal, error, or our consumer gone: the engine stops generating this row
+            await close_stream(chunks)
 
     async def _prepare(self, request: ChatRequest, force_adult: bool) -> _Prepared:
         self._check_limits(request)
@@ -92,8 +104,7 @@ class ChatService:
     async def _finish(
         self, prep: _Prepared, text: str, completion_tokens: int, finish_reason: str, started: float
     ) -> ChatReply:
-        # The reply is judged together with what led to it: a cross-combination is refused too.
-        self.policy.enforce([*prep.policy_texts, text], action="chat", stage="output")
+        self._check_output(prep, text, "output")
         warnings: list[str] = []
         if prep.stateful:
             now = time.time()
@@ -118,6 +129,10 @@ class ChatService:
             history_turns_dropped=prep.fitted.history_dropped,
             warnings=warnings,
         )
+
+    def _check_output(self, prep: _Prepared, text: str, stage: str) -> None:
+        # The reply is judged together with what led to it: a cross-combination is refused too.
+        self.policy.enforce([*prep.policy_texts, text], action="chat", stage=stage)
 
     async def _history(self, request: ChatRequest, conversation_id: str, stateful: bool) -> list[Message]:
         if not stateful:

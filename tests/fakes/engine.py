@@ -3,9 +3,10 @@
 Replies are scripted with `enqueue` (text, an exception to raise, or a callable of the
 messages); `history` records every call. A reply is produced token by token: the script is
 cut into token-sized pieces (a word's leading whitespace plus at most `token_chars`
-characters, like a BPE vocabulary splits long words), and `stream` yields each piece as it
-is "decoded", after `token_delay_s`. Closing the stream (the consumer stops iterating) or
-cancelling it stops decoding at that token; `streams` records how many tokens each stream
+characters, like a BPE vocabulary splits long words), and `stream` decodes them in a task of
+its own, one per `token_delay_s` (at least one event-loop turn), running ahead of its consumer
+as the model thread does, and yields each as it arrives. Closing the stream (the consumer
+stops iterating) or cancelling it stops decoding; `streams` records how many tokens each stream
 generated. `judge` answers from a queue of probabilities or exceptions; `judge_calls`
 records every call. Prompt tokens are counted as whitespace-separated words, which is all
 the fitting tests need; the real tokenizer is exercised by the end-to-end tests.
@@ -14,6 +15,7 @@ the fitting tests need; the real tokenizer is exercised by the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -130,14 +132,26 @@ class FakeEngine(Engine):
         pieces, cut = await self._script(messages, params)
         record = StreamRecord(planned=len(pieces))
         self.streams.append(record)
-        try:
+        tokens: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def decode() -> None:  # like the model thread: runs ahead of its consumer until stopped
             for piece in pieces:
-                await asyncio.sleep(self.token_delay_s)  # one decode step; also a point to be cancelled at
+                await asyncio.sleep(self.token_delay_s)  # one decode step
                 record.generated += 1
-                yield piece
+                tokens.put_nowait(piece)
             record.finished = True
-        finally:
-            record.stopped = not record.finished
+            tokens.put_nowait(None)
+
+        decoding = asyncio.ensure_future(decode())
+        try:
+            while (piece := await tokens.get()) is not None:
+                yield piece
+        finally:  # the consumer closed the stream or was cancelled: stop decoding
+            if not decoding.done():
+                record.stopped = True
+                decoding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await decoding
         yield self._result(messages, pieces, cut)
 
     async def judge(self, messages: list[Message], answers: tuple[str, str] = ("yes", "no")) -> float:

@@ -1,26 +1,122 @@
-"""The generator handler: chat with stream=true yields deltas then the usual output; others yield one item."""
+"""The generator handler: chat with stream=true yields deltas then the usual output; others yield one item.
+
+The fake engine streams token by token (a word longer than `token_chars` spans several deltas) and
+records how many tokens it decoded before its stream was closed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from handler.app import Worker
-from tests.fakes.engine import FakeEngine
+from tests.fakes.engine import FakeEngine, tokens_of
+
+ASK = "Tell me about my kid's afternoon at the park"  # a minor is named; nothing sexual: the input passes
+LEAD = "It was a calm and sunny afternoon, the ducks were out on the pond, and after a long walk everyone got "
+TAIL = " in the fountain by the old oak trees while the band played on the grass until evening"
+
+
+async def settle() -> None:
+    """Give an engine that was not stopped the event-loop turns to decode every token it has left."""
+    for _ in range(1000):
+        await asyncio.sleep(0)
 
 
 def collect(worker: Worker, payload: Any) -> list[dict[str, Any]]:
     async def go() -> list[dict[str, Any]]:
-        return [item async for item in worker.handle_stream({"id": "s", "input": payload})]
+        items = [item async for item in worker.handle_stream({"id": "s", "input": payload})]
+        await settle()
+        return items
 
     return asyncio.run(go())
 
 
 def test_stream_yields_deltas_then_the_final_output(worker: Worker, fake: FakeEngine) -> None:
-    fake.enqueue("one two three")
+    reply = LEAD + "wet" + TAIL
+    fake.enqueue(reply)
     items = collect(worker, {"action": "chat", "message": "count", "stream": True})
-    assert "".join(i["delta"] for i in items[:-1]) == "one two three"
-    assert items[-1]["success"] is True and items[-1]["response"] == "one two three"
+    deltas, final = items[:-1], items[-1]
+    assert all(set(d) == {"delta"} for d in deltas) and len(deltas) > 3
+    assert "".join(d["delta"] for d in deltas) == final["response"] == reply
+    assert final["success"] is True and final["usage"]["completion_tokens"] == len(tokens_of(reply))
+
+
+def test_text_leaves_while_the_engine_is_still_generating(worker: Worker, fake: FakeEngine) -> None:
+    """Holding back is a window, not buffering the whole reply: the first delta comes mid-generation."""
+    fake.enqueue(LEAD + "wet" + TAIL)
+    seen: list[tuple[int, int]] = []
+
+    async def go() -> None:
+        async for item in worker.handle_stream(
+            {"id": "s", "input": {"action": "chat", "message": "x", "stream": True}}
+        ):
+            if "delta" in item:
+                seen.append((fake.streams[-1].generated, fake.streams[-1].planned))
+
+    asyncio.run(go())
+    generated, planned = seen[0]
+    assert generated < planned / 2
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    ["naked", "n4ked", "n a k e d", "n.a.k.e.d", "na\u200bked", "NÁKED", "nаked"],  # the last has a Cyrillic 'а'
+    ids=["plain", "leet", "spaced", "dotted", "zero-width", "accent", "look-alike"],
+)
+def test_a_refused_word_never_leaves_and_generation_stops(make_worker: Callable[..., Worker], disguise: str) -> None:
+    fake = FakeEngine(token_chars=2)  # 'naked' arrives as ' na', 'ke', 'd'
+    reply = LEAD + disguise + TAIL
+    fake.enqueue(reply)
+    items = collect(make_worker(fake), {"action": "chat", "message": ASK, "stream": True})
+    deltas, last = items[:-1], items[-1]
+    sent = "".join(d["delta"] for d in deltas)
+    # What left is a prefix of the reply that ends before the word starts: no letter of it, in no delta.
+    assert reply.startswith(sent) and len(sent) <= reply.index(disguise)
+    assert sent  # the safe text before it did stream
+    assert all(set(d) == {"delta"} for d in deltas)
+    assert last["success"] is False and last["error_code"] == "content_policy_violation"
+    record = fake.streams[-1]
+    through_word = len(tokens_of(LEAD + disguise, 2))
+    assert record.stopped and record.generated < record.planned
+    # Stopped as soon as the word was whole (the next token ends it; the decoder runs a token ahead).
+    assert record.generated <= through_word + 2
+
+
+def test_refusal_is_the_same_without_streaming(make_worker: Callable[..., Worker]) -> None:
+    """The stream refuses exactly what the final output check refuses."""
+    fake = FakeEngine().enqueue(LEAD + "naked" + TAIL)
+    worker = make_worker(fake)
+    out = asyncio.run(worker.handle({"id": "n", "input": {"action": "chat", "message": ASK}}))
+    assert out["error_code"] == "content_policy_violation"
+
+
+def test_a_word_that_only_starts_like_a_refused_one_streams(make_worker: Callable[..., Worker]) -> None:
+    """'sex' of 'sextant' is not a word: a half-written word is judged once it is whole."""
+    fake = FakeEngine(token_chars=3)
+    reply = LEAD + "sextant" + TAIL
+    fake.enqueue(reply)
+    items = collect(make_worker(fake), {"action": "chat", "message": ASK, "stream": True})
+    assert items[-1]["success"] is True
+    assert "".join(i["delta"] for i in items[:-1]) == items[-1]["response"] == reply
+
+
+def test_a_consumer_that_goes_away_stops_generation(worker: Worker, fake: FakeEngine) -> None:
+    fake.enqueue(LEAD + "wet" + TAIL)
+
+    async def go() -> None:
+        items = worker.handle_stream({"id": "s", "input": {"action": "chat", "message": "x", "stream": True}})
+        async for item in items:
+            assert "delta" in item
+            break
+        await items.aclose()  # type: ignore[attr-defined]
+        await settle()
+
+    asyncio.run(go())
+    assert fake.streams[-1].stopped and fake.streams[-1].generated < fake.streams[-1].planned
 
 
 def test_non_streaming_jobs_yield_exactly_one_item(worker: Worker) -> None:

@@ -1,0 +1,101 @@
+"""Holding a streamed reply back until the output policy has judged it.
+
+A delta leaves only when the reply so far, judged with the input as the final check judges
+it, passes; and only up to a point that no later text can reach back across to complete a
+refused term. That point is, at the same time:
+- at least `holdback_chars` (from the policy: its longest term, spelt out) before the end of
+  the judged text, and at least `HOLDBACK_WORDS` whitespace-separated words before it (a
+  phrase or an age padded with any amount of whitespace);
+- right after whitespace, so a word disguised inside itself (zero-width characters, accents,
+  stretched letters, leetspeak) leaves whole or not at all;
+- before any trailing run of one-letter tokens, which may be a word being spelt out ('s e x').
+The judged text stops at the last word boundary: a half-written word is judged once it is
+whole ('kid' of 'kidney' is not a word yet).
+
+Written here rather than taken from a library: it is a policy-specific release rule.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import unicodedata
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+log = logging.getLogger("chat.stream")
+
+# A number, its unit, 'of age' and the word it describes ('15 years of age girl'), or a phrase of up to
+# three words, cannot span more whitespace-separated tokens than this.
+HOLDBACK_WORDS = 6
+
+_TOKEN = re.compile(r"\S+")
+_GLUE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")  # invisible characters the policy removes
+
+
+def _wordish(char: str) -> bool:
+    return char.isalnum() or char in _GLUE or unicodedata.combining(char) != 0
+
+
+class StreamGuard:
+    """Feed it the engine's deltas; it returns what may be sent now (possibly "")."""
+
+    def __init__(
+        self, judge: Callable[[str], object], holdback_chars: int, holdback_words: int = HOLDBACK_WORDS
+    ) -> None:
+        self._judge = judge  # raises (PolicyViolation) when the text may not be sent
+        self._chars, self._words = holdback_chars, holdback_words
+        self.text = ""  # everything the engine produced so far
+        self.released = ""  # what has been sent
+        self._sent = 0  # index into `text` where the unsent part starts
+        self._judged = 0  # length of the prefix of `text` judged last
+        self.checks = 0
+
+    def feed(self, delta: str) -> str:
+        self.text += delta
+        if not self.released:  # the reply is sent stripped, as the engine's final text is
+            self._sent = len(self.text) - len(self.text.lstrip())
+        end = self._word_end()
+        if end <= self._judged:
+            return ""
+        self._judge(self.text[:end])
+        self.checks += 1
+        self._judged = end
+        cut = self._safe_end(end)
+        if cut <= self._sent:
+            return ""
+        out = self.text[self._sent : cut]
+        self.released += out
+        self._sent = cut
+        return out
+
+    def finish(self, final: str) -> str:
+        """The held-back tail of the engine's final text, once the final check has passed it."""
+        if final.startswith(self.released):
+            return final[len(self.released) :]
+        log.warning("final text does not continue the streamed deltas; tail not sent")
+        return ""
+
+    def _word_end(self) -> int:
+        """Length of `text` up to its last word boundary."""
+        end = len(self.text)
+        while end > self._judged and _wordish(self.text[end - 1]):
+            end -= 1
+        return end
+
+    def _safe_end(self, end: int) -> int:
+        """The furthest token start (so: right after whitespace) that may be sent now."""
+        starts = [m.start() for m in _TOKEN.finditer(self.text, self._sent, end)]
+        if len(starts) <= self._words:
+            return self._sent
+        i = bisect.bisect_right(starts, min(end - self._chars, starts[-self._words])) - 1
+        while i > 0 and sum(c.isalnum() for c in self.text[starts[i - 1] : starts[i]]) <= 1:
+            i -= 1  # a one-letter token may be a word being spelt out: keep it back
+        return starts[i] if i > 0 else self._sent
+
+
+async def close_stream(stream: AsyncIterator[Any]) -> None:
+    """Close an engine's (or a layer's) async generator now, so the work behind it stops at once."""
+    if isinstance(stream, AsyncGenerator):
+        await stream.aclose()

@@ -1,0 +1,72 @@
+"""StreamGuard's release rule, rule by rule, with the real content policy as the judge."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.chat.stream_guard import HOLDBACK_WORDS, StreamGuard
+from shared.errors import PolicyViolation
+from shared.policy import ContentPolicy
+from tests.fakes.engine import tokens_of
+
+POLICY = ContentPolicy(adult_enabled=False)
+
+
+def guard_for(context: str, chars: int = POLICY.holdback_chars, words: int = HOLDBACK_WORDS) -> StreamGuard:
+    return StreamGuard(lambda text: POLICY.enforce([context, text], action="chat", stage="stream"), chars, words)
+
+
+def stream_until_refused(guard: StreamGuard, reply: str, token_chars: int = 2) -> str:
+    """Feed `reply` token by token; return what was released before the refusal."""
+    sent = ""
+    with pytest.raises(PolicyViolation):
+        for token in tokens_of(reply, token_chars):
+            sent += guard.feed(token)
+    return sent
+
+
+def test_a_word_being_spelt_out_is_kept_back() -> None:
+    """With the character and word windows at their minimum, one-letter tokens still stay back."""
+    guard = guard_for("my kid", chars=0, words=1)
+    reply = "the ducks were out and then everyone got n a k e d by the pond"
+    sent = stream_until_refused(guard, reply)
+    assert sent == "the ducks were out and then everyone got "
+
+
+def test_a_phrase_padded_with_whitespace_is_kept_back_whole() -> None:
+    """'high school girl' padded wider than holdback_chars: the word window still holds 'high'."""
+    pad = " " * (POLICY.holdback_chars + 10)
+    reply = "here is the sketch you asked for, a quiet painting of a high" + pad + "school" + pad + "girl on a sofa"
+    sent = stream_until_refused(guard_for("a naked portrait"), reply)
+    assert "high" not in sent and sent and reply.startswith(sent)
+
+
+def test_release_ends_at_whitespace_and_stays_the_window_behind() -> None:
+    reply = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    guard = guard_for("hello")
+    sent = ""
+    for token in tokens_of(reply, 3):
+        delta = guard.feed(token)
+        sent += delta
+        if delta:  # each release ends at whitespace, the window's length before the end
+            unsent = guard.text[len(sent) :]
+            assert delta.endswith(" ") and len(unsent) >= POLICY.holdback_chars
+            assert len(unsent.split()) >= HOLDBACK_WORDS
+    assert sent  # the window moved: text did leave
+    assert sent + guard.finish(reply) == reply
+
+
+def test_leading_whitespace_is_not_sent_so_deltas_join_to_the_final_text() -> None:
+    raw = "  \n" + " ".join(f"word{i}" for i in range(30)) + "\n"
+    guard = guard_for("hello")
+    sent = "".join(guard.feed(token) for token in tokens_of(raw, 4))
+    assert sent and not sent[0].isspace()
+    assert sent + guard.finish(raw.strip()) == raw.strip()
+
+
+def test_the_judge_runs_once_per_completed_word_not_per_token() -> None:
+    reply = " ".join(["extraordinarily"] * 20)
+    guard = guard_for("hello")
+    for token in tokens_of(reply, 2):
+        guard.feed(token)
+    assert guard.checks == 19  # the last word is whole only when the stream ends (finish's final check)
