@@ -86,13 +86,17 @@ class ChatService:
         stateful = request.conversation_history is None
         conversation_id = request.conversation_id or f"conv_{uuid.uuid4().hex[:16]}"
         history = await self._history(request, conversation_id, stateful)
-        window = [m.content for m in history[-self.policy.history_window :]]
-        texts = [request.message, *window]
-        found = self.policy.enforce(texts, action="chat")
+        # Everything that can reach the model is checked: the caller's system prompt and every
+        # turn (a minor stated 20 turns ago still counts). Adult-mode triggers come only from the
+        # current message and indicators only from the user's side, never from assistant replies.
+        texts = [request.message, request.system_prompt or "", *(m.content for m in history)]
+        user_texts = [request.message, *(m.content for m in history if m.role == "user")]
+        found = self.policy.enforce(texts, action="chat", trigger_text=request.message, indicator_texts=user_texts)
         explicit = force_adult or request.unrestricted or found.adult_trigger
         if explicit and not self.policy.adult_enabled:
             raise AdultContentDisabled("adult content is not enabled on this worker", field="unrestricted")
         adult_mode = self.policy.adult_enabled and (explicit or found.adult_detected)
+        await self.policy.confirm(texts, found, action="chat", adult_mode=adult_mode)
         system = request.system_prompt  # a caller's prompt is used verbatim, always
         if system is None:
             system = self.prompts.default_for(request.context_type, adult_mode, found.adult_detected)

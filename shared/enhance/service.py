@@ -61,9 +61,11 @@ class EnhanceService:
         started = time.perf_counter()
         profile = self._profile(req)
         context_text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
-        found = self.policy.enforce([req.prompt, context_text], action="enhance")
+        policy_texts = [req.prompt, context_text, req.system_prompt or ""]  # all of it reaches the model
+        found = self.policy.enforce(policy_texts, action="enhance")
         adult = found.sexual or found.adult_detected
         adult_mode = adult and self.policy.adult_enabled
+        await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
         key = self.cache_key(req, profile, adult_mode)
         if self.settings.enhance_cache_size > 0:
             hit = await self.store.cache_get(key)
@@ -155,11 +157,14 @@ class EnhanceService:
         self, req: EnhanceRequest, profile: Profile, draft: Draft, adult: bool, adult_mode: bool, context_text: str
     ) -> dict[str, Any]:
         composer = c.compose_tags if profile.style == "tags" else c.compose_paragraph
-        parts = composer(profile, req.prompt, draft.text, adult_mode, self.policy)
+        # No laundering: with any age or minor signal, nothing adds "adult" or adult wording.
+        adult_wording = adult_mode and not self.policy.age_signal(f"{req.prompt}\n{context_text}")
+        parts = composer(profile, req.prompt, draft.text, adult_wording, self.policy)
         done = c.compress(parts, profile.style, lambda t: count_for(profile.tokenizer, t).used, profile.token_limit)
         final = done.text
         # Output is checked too: a result that would cross the line is refused, never returned.
-        self.policy.enforce([req.prompt, context_text, final], action="enhance", stage="output")
+        judged = [req.prompt, context_text, req.system_prompt or "", final]
+        self.policy.enforce(judged, action="enhance", stage="output")
         tokens = count_for(profile.tokenizer, final)
         warnings = [w for w in (draft.warning,) if w]
         store = self.store.health()

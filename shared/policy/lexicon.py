@@ -1,7 +1,11 @@
 """Word lists as data: loading, merging the operator's extensions, and matching.
 
-A list file holds one word or phrase per line ('#' starts a comment). Matching is on
-word boundaries with plurals folded; a phrase matches as a run of words.
+A list file holds one word or phrase per line ('#' starts a comment); `name*.txt` files
+are read together (`minor_terms.txt`, `minor_terms.es.txt`, ...). A trailing '~' marks a
+term safe to fuzz: it also matches at edit distance 1 (terms of 5+ letters only). Latin
+and Cyrillic terms match on word boundaries with plurals folded; a phrase matches as a
+run of words; a term containing CJK or kana matches anywhere (those scripts have no
+spaces between words).
 """
 
 from __future__ import annotations
@@ -9,40 +13,30 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from shared.policy import normalize
 
 DATA_DIR = Path(__file__).parent / "data"
+FUZZ_MIN = 5
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 
 
 @dataclass(frozen=True)
-class TextView:
-    """One text seen through every normalisation the policy matches against."""
+class Scan:
+    """One text prepared for matching: every reading's folded words, exemptions removed."""
 
     base: str
+    token_lists: tuple[tuple[str, ...], ...]
 
-    @classmethod
-    def of(cls, text: str) -> TextView:
-        return cls(normalize.base(text))
+    @property
+    def joined(self) -> list[str]:
+        return [f" {' '.join(tokens)} " for tokens in self.token_lists]
 
-    @cached_property
-    def words(self) -> list[str]:
-        return [normalize.singular(w) for w in normalize.words(self.base)]
 
-    @cached_property
-    def joined(self) -> str:
-        return f" {' '.join(self.words)} "
-
-    @cached_property
-    def leet(self) -> list[str]:
-        return [normalize.singular(w) for w in normalize.leet_words(self.base)]
-
-    @cached_property
-    def runs(self) -> list[str]:
-        return normalize.spaced_runs(self.base)
+def fold(term: str) -> list[str]:
+    return [normalize.singular(w) for w in normalize.words(normalize.base(term))]
 
 
 @dataclass(frozen=True)
@@ -50,49 +44,111 @@ class Lexicon:
     singles: frozenset[str]
     phrases: tuple[str, ...]  # space-joined, folded words
     commands: tuple[str, ...]  # '/word' commands, matched on the base text
+    squeezed: dict[str, str]  # doubled-letter key -> term, for keys of 4+ letters
+    fuzzy: dict[str, str]  # one-deletion key -> fuzz-safe term
+    cjk: re.Pattern[str] | None
 
     @classmethod
     def of(cls, terms: list[str]) -> Lexicon:
-        singles, phrases, commands = set(), [], []
-        for term in terms:
+        singles: set[str] = set()
+        phrases: list[str] = []
+        commands: list[str] = []
+        squeezed: dict[str, str] = {}
+        fuzzy: dict[str, str] = {}
+        cjk: list[str] = []
+        for line in terms:
+            term, fuzz = (line[:-1].strip(), True) if line.endswith("~") else (line, False)
             if term.startswith("/"):
                 commands.append(normalize.base(term))
                 continue
-            folded = [normalize.singular(w) for w in normalize.words(normalize.base(term))]
+            if _CJK.search(term):
+                cjk.append(re.escape(normalize.base(term).replace(" ", "")))
+                continue
+            folded = fold(term)
             if len(folded) == 1:
-                singles.add(folded[0])
+                single = folded[0]
+                singles.add(single)
+                if len(normalize.squeeze(single)) >= 4:
+                    squeezed[normalize.squeeze(single)] = single
+                if fuzz and len(single) >= FUZZ_MIN:
+                    for key in _deletions(single):
+                        fuzzy[key] = single
             elif folded:
                 phrases.append(" ".join(folded))
-        return cls(frozenset(singles), tuple(phrases), tuple(commands))
+        pattern = re.compile("|".join(sorted(cjk, key=len, reverse=True))) if cjk else None
+        return cls(frozenset(singles), tuple(phrases), tuple(commands), squeezed, fuzzy, pattern)
 
-    def find(self, view: TextView, disguised: bool = False) -> set[str]:
-        """Terms present in `view`; with `disguised`, leetspeak and spaced-out letters count too."""
-        found = {w for w in view.words if w in self.singles}
-        found.update(p for p in self.phrases if f" {p} " in view.joined)
-        found.update(c for c in self.commands if re.search(rf"(?<![\w/]){re.escape(c)}\b", view.base))
-        if disguised:
-            found.update(w for w in view.leet if w in self.singles)
-            for run in view.runs:
-                found.update(s for s in self.singles if len(s) >= 3 and s in run)
+    def find(self, scan: Scan) -> set[str]:
+        found: set[str] = set()
+        for tokens, joined in zip(scan.token_lists, scan.joined, strict=True):
+            for token in tokens:
+                hit = self.word(token)
+                if hit:
+                    found.add(hit)
+            found.update(p for p in self.phrases if f" {p} " in joined)
+        if self.cjk is not None:
+            found.update(m.group(0) for m in self.cjk.finditer(scan.base.replace(" ", "")))
+        found.update(c for c in self.commands if re.search(rf"(?<![\w/]){re.escape(c)}\b", scan.base))
         return found
+
+    def word(self, token: str) -> str | None:
+        """The listed term `token` spells: exactly, with letters doubled, or one edit off a fuzz-safe term."""
+        if token in self.singles:
+            return token
+        key = normalize.squeeze(token)
+        if key != token and key in self.squeezed:
+            return self.squeezed[key]
+        if self.fuzzy and FUZZ_MIN <= len(token) <= 24:
+            for candidate in _deletions(token):
+                term = self.fuzzy.get(candidate)
+                if term is not None and _within_one(token, term):
+                    return term
+        return None
+
+    @property
+    def longest(self) -> int:
+        """Characters in the longest term, for stream hold-back."""
+        lengths = [len(t) for t in (*self.singles, *self.phrases, *self.commands)]
+        if self.cjk is not None:
+            lengths.append(max(len(p.replace("\\", "")) for p in self.cjk.pattern.split("|")))
+        return max(lengths, default=0)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+def _within_one(a: str, b: str) -> bool:
+    """Damerau edit distance at most 1 (one insertion, deletion, substitution or swap)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[i + 1 :] == shorter[i:]
 
 
 def read_list(name: str, extra_dir: Path | None) -> list[str]:
-    """The shipped list, extended by the operator's file of the same name."""
+    """The shipped list(s) `name*.txt`, extended by the operator's files of the same names."""
+    stem = name.removesuffix(".txt")
     terms: list[str] = []
     for folder in (DATA_DIR, extra_dir):
-        path = folder / name if folder else None
-        if path is not None and path.is_file():
+        if folder is None or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"{stem}*.txt")):
             for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("/") else line.strip()
+                line = line.strip() if line.lstrip().startswith("/") else line.split("#", 1)[0].strip()
                 if line:
                     terms.append(line)
     return terms
 
 
-def read_thresholds(extra_dir: Path | None) -> dict[str, Any]:
-    values: dict[str, Any] = json.loads((DATA_DIR / "thresholds.json").read_text(encoding="utf-8"))
-    override = extra_dir / "thresholds.json" if extra_dir else None
+def read_json(name: str, extra_dir: Path | None) -> dict[str, Any]:
+    values: dict[str, Any] = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
+    override = extra_dir / name if extra_dir else None
     if override is not None and override.is_file():
         values.update(json.loads(override.read_text(encoding="utf-8")))
     return values

@@ -1,131 +1,109 @@
-"""Text normalisation for policy matching: the views a disguised word cannot hide from.
+"""Text normalisation for policy matching: the readings a disguised word cannot hide from.
 
-- `base`: NFKC, case-folded, accents stripped, Unicode look-alikes mapped to Latin.
-- `words`: the base view's alphanumeric words (word boundaries, so 'through' is not 'rough').
-- `leet_words`: words with letters and digits, read as leetspeak ('k1d' -> 'kid').
-- `spaced_runs`: letters spread out by separators ('c.h.i.l.d', 'c h i l d') joined back.
+Every text is read several ways and a term found in any reading counts:
+- `base`: format characters (Unicode category Cf: zero-width, bidi controls, tag
+  characters) and combining marks dropped, NFKC (full-width, mathematical and circled
+  letters), case-folded. Keeps every script, so Cyrillic and CJK lists match here.
+- `skeleton`: each non-ASCII letter replaced by its TR39 ASCII look-alike
+  (confusable-homoglyphs), else by its one-letter transliteration (small capitals).
+- `translit`: anyascii transliteration (Cyrillic/Greek to Latin, kana to romaji).
+- `reversed`: text under a right-to-left override read the way it is displayed.
+- `leet`: tokens mixing letters with digits or symbols read as letters, across the
+  whole phrase, in both readings of '1' (i and l).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache, partial
 
-# Cyrillic and Greek letters that render like Latin ones, plus a few symbol look-alikes.
-_CONFUSABLES = str.maketrans(
-    {
-        "а": "a",
-        "в": "b",
-        "е": "e",
-        "ё": "e",
-        "к": "k",
-        "м": "m",
-        "н": "h",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "т": "t",
-        "у": "y",
-        "х": "x",
-        "і": "i",
-        "ї": "i",
-        "ј": "j",
-        "ѕ": "s",
-        "ԁ": "d",
-        "ӏ": "l",
-        "ɡ": "g",
-        "ℓ": "l",
-        "ı": "i",
-        "α": "a",
-        "β": "b",
-        "ε": "e",
-        "η": "n",
-        "ι": "i",
-        "κ": "k",
-        "ν": "v",
-        "ο": "o",
-        "ρ": "p",
-        "τ": "t",
-        "υ": "u",
-        "χ": "x",
-        "ω": "w",
-        "ς": "s",
-        "ß": "ss",
-        "æ": "ae",
-        "ø": "o",
-        "đ": "d",
-        "ł": "l",
-    }
-)
-_LEET_I = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "+": "t",
-    }
-)
-_LEET_L = str.maketrans(
-    {
-        "0": "o",
-        "1": "l",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "+": "t",
-    }
-)
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+from anyascii import anyascii
+from confusable_homoglyphs import confusables
 
-_WORD = re.compile(r"[a-z0-9]+")
-_LEET_WORD = re.compile(r"[a-z0-9@$!|+]+")
+_LEET_I = str.maketrans("013456789@$!|+€", "oieasgtbgasilte")
+_LEET_L = str.maketrans("013456789@$!|+€", "oleasgtbgasilte")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!|+€]*[a-z][a-z0-9@$!|+€]*")
+_HAS_LEET = re.compile(r"[0-9@$!|+€]")
+# Right-to-left override/embedding/isolate controls: what follows is displayed reversed.
+_RTL = re.compile("[\u202e\u202b\u2067\u200f\u061c]")
+_RTL_SEGMENT = re.compile("[\u202e\u202b\u2067]([^\u202c\u2069]*)")
+_MARKS = frozenset({"Mn", "Me", "Cf"})
+_WORD = re.compile(r"[^\W_]+")
+_RUNS = re.compile(r"(\w)\1+")
+_LONG_RUNS = re.compile(r"(\w)\1{2,}")
+# Letters spread out by separators: 'c.h.i.l.d', 'n a k e d'.
 _SEP = r"[\s.\-_*·•,/\\~^'\"]+"
-_SPACED = re.compile(rf"(?<![a-z0-9])(?:[a-z0-9@$!]{_SEP}){{2,}}[a-z0-9@$!](?![a-z0-9])")
-_REPEATS = re.compile(r"([a-z])\1{2,}")
+_SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_]{_SEP}){{2,}}[^\W_](?![^\W_])")
 
 
 def base(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold()
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return text.translate(_CONFUSABLES)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) not in _MARKS)
 
 
-def words(text_base: str) -> list[str]:
-    return _WORD.findall(text_base)
+@lru_cache(maxsize=4096)
+def _ascii_lookalike(char: str) -> str:
+    for glyph in confusables.confusables_data.get(char, ()):
+        if len(glyph["c"]) == 1 and glyph["c"].isascii() and glyph["c"].isalnum():
+            return glyph["c"].lower()
+    latin = anyascii(char).lower()
+    return latin if len(latin) == 1 and latin.isalpha() else char
 
 
-def leet_words(text_base: str) -> list[str]:
-    """Words mixing letters with digit/symbol look-alikes, in both readings of '1' (i and l)."""
-    out: list[str] = []
-    for raw in _LEET_WORD.findall(text_base):
-        if raw.isalpha() or raw.isdigit() or not any(c.isalpha() for c in raw):
-            continue
-        for table in (_LEET_I, _LEET_L):
-            out.append(_REPEATS.sub(r"\1", raw.translate(table)))
+def skeleton(text_base: str) -> str:
+    if text_base.isascii():
+        return text_base
+    return "".join(c if c.isascii() or not c.isalpha() else _ascii_lookalike(c) for c in text_base)
+
+
+def translit(text_base: str) -> str:
+    return text_base if text_base.isascii() else anyascii(text_base).lower()
+
+
+def displayed(raw: str) -> list[str]:
+    """The reading a viewer sees where right-to-left controls reverse the text (or none)."""
+    if not _RTL.search(raw):
+        return []
+    segments = _RTL_SEGMENT.sub(lambda m: m.group(1)[::-1], raw)
+    return [segments, raw[::-1]]
+
+
+def leet(text: str) -> list[str]:
+    """The phrase with every letter/digit-mixed token read as letters; [] when nothing to read."""
+    if not _HAS_LEET.search(text):
+        return []
+    out = []
+    for table in (_LEET_I, _LEET_L):
+        read = _LEET_TOKEN.sub(partial(_read_leet, table=table), text)
+        if read != text:
+            out.append(read)
     return out
 
 
-def spaced_runs(text_base: str) -> list[str]:
+def _read_leet(match: re.Match[str], table: dict[int, int]) -> str:
+    token = match.group(0)
+    return token.translate(table) if _HAS_LEET.search(token) else token
+
+
+def unstretched(text: str) -> str | None:
+    """Runs of three or more of a letter cut to two ('teeeen' -> 'teen'); None when there are none."""
+    folded = _LONG_RUNS.sub(r"\1\1", text)
+    return folded if folded != text else None
+
+
+def squeeze(word: str) -> str:
+    """Every run of a repeated letter cut to one: the key for doubled-letter typos."""
+    return _RUNS.sub(r"\1", word)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def spaced_runs(text: str) -> list[str]:
     """Single characters separated by punctuation or spaces, joined ('c h i l d' -> 'child')."""
-    runs = []
-    for match in _SPACED.finditer(text_base):
-        joined = re.sub(_SEP, "", match.group(0)).translate(_LEET_I)
-        runs.append(_REPEATS.sub(r"\1", joined))
-    return runs
+    return [re.sub(_SEP, "", m.group(0)) for m in _SPACED.finditer(text)]
 
 
 def singular(word: str) -> str:
@@ -134,6 +112,19 @@ def singular(word: str) -> str:
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
         return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+def readings(raw: str) -> list[str]:
+    """Every distinct reading of `raw` that the word lists are matched against."""
+    out: list[str] = []
+    for text in [raw, *displayed(raw)]:
+        b = base(text)
+        for view in (b, skeleton(b), translit(b)):
+            for candidate in (view, *leet(view)):
+                for v in (candidate, unstretched(candidate)):
+                    if v is not None and v not in out:
+                        out.append(v)
+    return out

@@ -1,5 +1,11 @@
 """The content policy: adult-request detection and the always-on block on sexual content
 involving minors. No setting turns the block off.
+
+Layers, each cheap: normalisation (normalize.py, every reading of a text), word lists in
+many languages with exemptions for idioms (lexicon.py, reader.py, data/), ages and school
+stages (ages.py), and, where configured, one yes/no question to the model (judge.py).
+A minor signal anywhere in what the model sees (system prompt, every history turn)
+combined with a sexual signal anywhere in it refuses the job.
 """
 
 from __future__ import annotations
@@ -8,33 +14,22 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from shared.errors import PolicyViolation
-from shared.policy.lexicon import Lexicon, TextView, read_list, read_thresholds
+from shared.policy import normalize
+from shared.policy.ages import AgeRules
+from shared.policy.judge import ModelJudge
+from shared.policy.lexicon import Lexicon, read_json, read_list
+from shared.policy.reader import Reader
 
 log = logging.getLogger("policy")
 
 REFUSAL = "This request can't be processed: it conflicts with the content policy."
-
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven "
-        "twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
-_AGE_UNITS = {"yo", "yr", "yrs", "year", "years", "yearold", "y"}
-_AGE_GLUED = re.compile(r"^(\d{1,2})(?:yo|yr|yrs|y|yearold|yearsold)$")
-_ORDINAL = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)$")
-_ORDINAL_WORDS = {
-    w: i
-    for i, w in enumerate(
-        "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
-    )
-}
-_GRADE = {"grade", "grader"}
-_UNIT_TAIL = {"old", "yo", "o", "of", "age"}  # words that can follow the number before the described noun
+_ANY_AGE = re.compile(
+    r"\b\d{1,3}\s*-?\s*(?:yo|y/?o|years?|yrs?|anos|ans|jahre|anni|лет)\b|\b(?:aged?|born)\b|\d\s*(?:歳|才|岁)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,12 +46,23 @@ class Assessment:
         return (self.minor or self.protected) and self.sexual
 
 
+@dataclass(frozen=True)
+class _Findings:
+    """What one text says, cached: history turns come back with every request."""
+
+    minor: bool
+    protected: bool
+    sexual: bool
+    triggers: bool
+    indicators: frozenset[str]
+
+
 class ContentPolicy:
-    def __init__(self, adult_enabled: bool, extra_dir: Path | None = None) -> None:
+    def __init__(self, adult_enabled: bool, extra_dir: Path | None = None, judge: ModelJudge | None = None) -> None:
         self.adult_enabled = adult_enabled
-        thresholds = read_thresholds(extra_dir)
+        self.judge = judge
+        thresholds = read_json("thresholds.json", extra_dir)
         self.indicator_threshold = int(thresholds["adult_indicator_threshold"])
-        self.history_window = int(thresholds["history_window_turns"])
         self.adult_age = int(thresholds["adult_age"])
         self.minor_terms = Lexicon.of(read_list("minor_terms.txt", extra_dir))
         self.sexual_terms = Lexicon.of(read_list("sexual_terms.txt", extra_dir))
@@ -65,79 +71,92 @@ class ContentPolicy:
         self.indicators = Lexicon.of(read_list("adult_indicators.txt", extra_dir))
         self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
         self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
-        self.age_exempt = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
-        self.holdback_chars = self._holdback(extra_dir)
+        exempt_nouns = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
+        self.ages = AgeRules.of(read_json("ages.json", extra_dir), self.adult_age, exempt_nouns)
+        core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
+        fillers = frozenset(read_list("compound_fillers.txt", extra_dir))
+        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers)
+        longest = max(lex.longest for lex in (self.minor_terms, self.sexual_terms, self.protected))
+        # Stream hold-back: a refused term spelled out with a separator after every letter
+        # ('c h i l d') plus an age phrase's tail; see docs/CONTENT_POLICY.md.
+        self.holdback_chars = max(2 * longest, len("seventeen years of age")) + 8
+        self._findings = lru_cache(maxsize=4096)(self._read)
 
-    @staticmethod
-    def _holdback(extra_dir: Path | None) -> int:
-        """Trailing characters of a streamed reply that could still complete a refused term: the longest
-        listed term spelt out with separators ('c h i l d'), plus room for an age ('seventeen years old')."""
-        names = ("minor_terms.txt", "sexual_terms.txt", "protected_people.txt")
-        longest = max((len(t) for name in names for t in read_list(name, extra_dir)), default=0)
-        return max(2 * longest, len("seventeen years of age")) + 8
+    def _read(self, text: str) -> _Findings:
+        scan = self.reader.scan(text)
+        return _Findings(
+            minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in normalize.readings(text)),
+            protected=bool(self.protected.find(scan)),
+            sexual=bool(self.sexual_terms.find(scan)),
+            triggers=bool(self.triggers.find(scan)),
+            indicators=frozenset(self.indicators.find(scan)),
+        )
 
-    def assess(self, texts: Sequence[str]) -> Assessment:
-        """Judge the texts together: hints spread over a conversation count."""
-        views = [TextView.of(t) for t in texts if t]
-        minor = any(self.minor_terms.find(v, disguised=True) or self._minor_age(v) for v in views)
-        indicators = sorted(set().union(*(self.indicators.find(v) for v in views))) if views else []
-        trigger = any(self.triggers.find(v) for v in views)
+    def assess(
+        self, texts: Sequence[str], trigger_text: str | None = None, indicator_texts: Sequence[str] | None = None
+    ) -> Assessment:
+        """Judge the texts together: a minor in one and a sexual term in another still block.
+
+        Adult-mode triggers are read only from `trigger_text` (the caller's current message;
+        default the first text) and indicators only from `indicator_texts` (default all).
+        """
+        found = [self._findings(t) for t in texts if t]
+        trigger_from = texts[0] if trigger_text is None and texts else trigger_text
+        trigger = bool(trigger_from) and self._findings(trigger_from).triggers
+        sources = texts if indicator_texts is None else indicator_texts
+        indicators = sorted(set().union(*(self._findings(t).indicators for t in sources if t)))
         return Assessment(
-            minor=minor,
-            protected=any(self.protected.find(v, disguised=True) for v in views),
-            sexual=any(self.sexual_terms.find(v, disguised=True) for v in views),
+            minor=any(f.minor for f in found),
+            protected=any(f.protected for f in found),
+            sexual=any(f.sexual for f in found),
             adult_trigger=trigger,
             adult_indicators=tuple(indicators),
             adult_detected=trigger or len(indicators) >= self.indicator_threshold,
         )
 
-    def enforce(self, texts: Sequence[str], action: str, stage: str = "input") -> Assessment:
-        """Assess and refuse when the line is crossed; logs the event, never the text."""
-        found = self.assess(texts)
+    def enforce(
+        self,
+        texts: Sequence[str],
+        action: str,
+        stage: str = "input",
+        trigger_text: str | None = None,
+        indicator_texts: Sequence[str] | None = None,
+    ) -> Assessment:
+        """The rule layers: assess and refuse when the line is crossed; logs the event, never the text."""
+        found = self.assess(texts, trigger_text, indicator_texts)
         if found.blocked:
-            log.warning(
-                "content policy refusal: action=%s stage=%s minor=%s protected=%s",
-                action,
-                stage,
-                found.minor,
-                found.protected,
-            )
-            raise PolicyViolation(REFUSAL)
+            self._refuse(action, stage, f"minor={found.minor} protected={found.protected}")
         return found
 
-    def _minor_age(self, view: TextView) -> bool:
-        """An explicit age under 18 ('15 yo', '15yo', 'fifteen-year-old', 'age 12', '12 years of age')
-        or a school grade up to 12th ('8th grade', 'eighth grader'); not '3 year old cat'."""
-        w = view.words
-        for i, word in enumerate(w):
-            grade = _ORDINAL.match(word)
-            level = int(grade.group(1)) if grade else _ORDINAL_WORDS.get(word)
-            if level is not None and level <= 12 and w[i + 1 : i + 2] and w[i + 1] in _GRADE:
-                return True
-            glued = _AGE_GLUED.match(word)
-            age = int(glued.group(1)) if glued else _number(word)
-            if age is None or age >= self.adult_age:
-                continue
-            after = w[i + 1 : i + 5]
-            described = next((x for x in after if x not in _AGE_UNITS and x not in _UNIT_TAIL), None)
-            if described in self.age_exempt:
-                continue  # the age describes a thing or an animal, not a person
-            if glued or (after and after[0] in _AGE_UNITS):
-                return True
-            if after[:3] == ["year", "of", "age"] or (i > 0 and w[i - 1] in {"age", "aged"}):
-                return True
-        return False
+    async def confirm(self, texts: Sequence[str], found: Assessment, action: str, adult_mode: bool = False) -> None:
+        """The judge layer, after the rules passed: asked only when something is sexual or adult."""
+        if self.judge is None or not (found.sexual or found.adult_indicators or found.adult_detected or adult_mode):
+            return
+        score = await self.judge.score(texts)
+        if score is not None and score >= self.judge.threshold:
+            self._refuse(action, "judge", f"score={score:.2f}")
+
+    async def review(self, texts: Sequence[str], action: str, adult_mode: bool = False) -> Assessment:
+        """Rules, then the judge: the input check of a service that has no adult switch to resolve."""
+        found = self.enforce(texts, action)
+        await self.confirm(texts, found, action, adult_mode)
+        return found
+
+    @staticmethod
+    def _refuse(action: str, stage: str, detail: str) -> None:
+        log.warning("content policy refusal: action=%s stage=%s %s", action, stage, detail)
+        raise PolicyViolation(REFUSAL)
 
     # ---- enhancement helpers -----------------------------------------------
+    def age_signal(self, text: str) -> bool:
+        """Any minor signal, any stated age, or any age-lowering word: never add 'adult' then."""
+        scan = self.reader.scan(text)
+        found = self._findings(text)
+        return found.minor or bool(self.age_lowering.find(scan)) or bool(_ANY_AGE.search(scan.base))
+
     def added_age_lowering(self, original: str, produced: str) -> set[str]:
         """Age-lowering words in `produced` that the caller did not write."""
-        return self.age_lowering.find(TextView.of(produced)) - self.age_lowering.find(TextView.of(original))
+        return self.age_lowering.find(self.reader.scan(produced)) - self.age_lowering.find(self.reader.scan(original))
 
     def adult_subjects_in(self, text: str) -> set[str]:
-        return self.adult_subjects.find(TextView.of(text))
-
-
-def _number(word: str) -> int | None:
-    if word.isdigit() and len(word) <= 2:
-        return int(word)
-    return _NUMBER_WORDS.get(word)
+        return self.adult_subjects.find(self.reader.scan(text))

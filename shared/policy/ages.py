@@ -1,0 +1,154 @@
+"""Ages and school stages read from text: is a person under the adult age named?
+
+Reads digits, number words (several languages, data/ages.json), Roman numerals after an
+age cue, glued units ('15yo'), 'turned N', 'looks N', 'she is N.', 'born in YYYY'
+(against the current year), 'Nth birthday', CJK ages ('14歳', '十四岁'), school grades,
+years and forms, and age-slider LoRA tags with a negative weight. An age that describes
+a thing ('3 year old whisky') is not a person's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_TOKEN = re.compile(r"[^\W_]+|[,.;:!?()\[\]|]")
+_CLAUSE_END = frozenset(",.;:!?)]|")
+_ROMAN = re.compile(r"^(x?)(ix|iv|v?i{0,3})$")
+_GLUED = re.compile(r"^(\d{1,2})(yo|yr|yrs|y|yearold|yearsold|sai|歳|才|岁)$")
+_ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th|e|eme|er|re|o|a|º|ª)$")
+_CJK_AGE = re.compile(r"([0-9]{1,2}|[一二三四五六七八九十]{1,3})\s*(?:歳|才|岁|さい)")
+_CJK_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_LORA_YOUNGER = re.compile(r"<lora:[^>:]*(?:age|young|old|slider)[^>:]*:\s*-\s*\d")
+_BORN = re.compile(r"\b(?:born|b|nacid[ao]|nee?|geboren|nascid[ao]|nat[ao]|родил\w*)\b\D{0,14}?((?:19|20)\d\d)\b")
+_WEIGHTED_YOUNG = re.compile(r"\(\s*(?:young|younger|youthful|aged down|de-aged)\s*:\s*(1\.[3-9]|[2-9])")
+
+
+@dataclass(frozen=True)
+class AgeRules:
+    adult_age: int
+    numbers: dict[str, int]
+    ordinals: dict[str, int]
+    units: frozenset[str]
+    unit_tail: frozenset[str]
+    cues: frozenset[str]
+    be: frozenset[str]
+    hedges: frozenset[str]
+    durations: frozenset[str]
+    year_units: frozenset[str]
+    clause_words: frozenset[str]
+    birthday: frozenset[str]
+    grade: frozenset[str]
+    year: frozenset[str]
+    pupils: frozenset[str]
+    class_words: frozenset[str]
+    exempt_nouns: frozenset[str]
+
+    @classmethod
+    def of(cls, data: dict[str, Any], adult_age: int, exempt_nouns: frozenset[str]) -> AgeRules:
+        sets = {k: frozenset(v) for k, v in data.items() if isinstance(v, list)}
+        return cls(
+            adult_age=adult_age,
+            numbers=dict(data["numbers"]),
+            ordinals=dict(data["ordinals"]),
+            exempt_nouns=exempt_nouns,
+            **{k: sets[k] for k in cls.__dataclass_fields__ if k in sets},
+        )
+
+    def minor(self, text_base: str) -> bool:
+        """True when `text_base` (a normalised reading) states or implies an age under the adult age."""
+        if _LORA_YOUNGER.search(text_base) or _WEIGHTED_YOUNG.search(text_base):
+            return True
+        for match in _CJK_AGE.finditer(text_base):
+            if 0 < _cjk_number(match.group(1)) < self.adult_age:
+                return True
+        year = dt.date.today().year
+        if any(0 <= year - int(m.group(1)) < self.adult_age for m in _BORN.finditer(text_base)):
+            return True
+        tokens = _TOKEN.findall(text_base)
+        return any(self._minor_at(tokens, i) for i in range(len(tokens)))
+
+    def _minor_at(self, t: list[str], i: int) -> bool:
+        word = t[i]
+        nxt = next((x for x in t[i + 1 : i + 4] if x not in "-/."), "")
+        level = self._ordinal(word)
+        if level is not None and level < self.adult_age:
+            if nxt in self.birthday:
+                return True
+            if level <= 12 and nxt in self.grade | self.class_words:
+                return True
+        glued = _GLUED.match(word)
+        age = int(glued.group(1)) if glued else self._number(word, t[i - 1] if i else "")
+        if age is None:
+            return False
+        if t[i - 1 : i] and t[i - 1] in self.year | self.grade and age <= 12:
+            return self._school_context(t, i)
+        if age >= self.adult_age or age == 0:
+            return False
+        if nxt in self.class_words and age <= 11:
+            return True
+        if glued or nxt in self.units:
+            return self._age_phrase(t, i, bool(glued), nxt)
+        prev = self._cue_before(t, i)
+        if prev in self.cues:
+            return True
+        follow = t[i + 1] if i + 1 < len(t) else ""
+        if follow == "and" and t[i + 2 : i + 4] == ["a", "half"]:
+            return True
+        return prev in self.be and (not follow or follow in _CLAUSE_END or follow in self.clause_words)
+
+    def _age_phrase(self, t: list[str], i: int, glued: bool, unit: str) -> bool:
+        """'12 years old', '12yo', '12 anos': a person's age unless a duration or a described thing."""
+        if self._cue_before(t, i) in self.durations:
+            return False  # 'for 12 years', 'seit 12 Jahren'
+        after = [x for x in t[i + 1 : i + 7] if x.isalnum()]
+        if not glued and unit in self.year_units and not (after[1:2] and after[1] in self.unit_tail):
+            return False  # English 'years' needs 'old' or 'of age': '12 years' alone is a duration
+        described = next((x for x in after[0 if glued else 1 :] if x not in self.unit_tail), None)
+        return described not in self.exempt_nouns
+
+    def _school_context(self, t: list[str], i: int) -> bool:
+        """'year 8 pupil', 'in year 7', 'grade 5', 'form 3 student': a school stage, so a minor."""
+        if t[i - 1] in self.grade:
+            return True
+        after = next((x for x in t[i + 1 : i + 3] if x not in _CLAUSE_END), "")
+        return (i >= 2 and t[i - 2] in {"in", "en", "im"}) or after in self.pupils
+
+    def _cue_before(self, t: list[str], i: int) -> str:
+        j = i - 1
+        while j >= 0 and (t[j] in self.hedges or t[j] in ":-"):
+            j -= 1
+        return t[j] if j >= 0 else ""
+
+    def _number(self, word: str, prev: str) -> int | None:
+        if word.isdigit():
+            return int(word) if len(word) <= 2 else None
+        if word in self.numbers:
+            return self.numbers[word]
+        roman = _ROMAN.match(word)
+        if roman and word and prev in self.cues:  # Roman numerals only after an age cue: 'age XIII'
+            return _roman(word)
+        return None
+
+    def _ordinal(self, word: str) -> int | None:
+        match = _ORDINAL.match(word)
+        return int(match.group(1)) if match else self.ordinals.get(word)
+
+
+def _roman(word: str) -> int:
+    values = {"i": 1, "v": 5, "x": 10}
+    total = 0
+    for a, b in zip(word, [*word[1:], ""], strict=True):
+        total += -values[a] if b and values[b] > values[a] else values[a]
+    return total
+
+
+def _cjk_number(text: str) -> int:
+    if text.isdigit() and text.isascii():
+        return int(text)
+    if "十" not in text:
+        return _CJK_DIGITS.get(text, 0)
+    tens, _, ones = text.partition("十")
+    return (_CJK_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CJK_DIGITS.get(ones, 0) if ones else 0)
