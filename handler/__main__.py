@@ -22,7 +22,9 @@ def main() -> int:
     except WorkerError as exc:
         print(f"chat-worker: {exc.message}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from handler import logs
+
+    logs.configure(settings)  # before anything logs: RunPod SDK level, the content switch
     log = logging.getLogger("handler")
 
     from handler.app import Worker, build_engine

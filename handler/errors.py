@@ -8,11 +8,13 @@ Where the output survives it is {success: false, error_code, error, field}.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared.errors import InvalidInput, WorkerError
+from shared.logs import content_log
 
 log = logging.getLogger("handler")
 
@@ -27,7 +29,10 @@ _MESSAGES = {
     "model_type": "'{f}' must be an object",
     "literal_error": "'{f}' {msg}",
     "enum": "'{f}' {msg}",
+    "string_unicode": "'{f}' is not well-formed Unicode (a lone surrogate)",
+    "finite_number": "'{f}' is not a number (NaN and infinity are not accepted)",
 }
+_SHOULD = ("input should", "string should", "list should", "value should", "dictionary should")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -41,6 +46,9 @@ def validation_to_invalid(exc: ValidationError, prefix: str = "") -> InvalidInpu
     template = _MESSAGES.get(err["type"])
     msg = err["msg"][0].lower() + err["msg"][1:] if err["msg"] else "is invalid"
     msg = msg.removeprefix("value error, ")
+    for lead in _SHOULD:  # pydantic's "Input should be ..." reads "'field' must be ..." here
+        if msg.startswith(lead):
+            msg = "must" + msg[len(lead) :]
     text = template.format(f=field, msg=msg) if template else f"'{field}' {msg}"
     return InvalidInput(text, field=field)
 
@@ -52,7 +60,10 @@ def error_output(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, WorkerError):
         code, message, field = exc.code, exc.message, exc.field
     else:
-        log.exception("unexpected error while handling a job")
+        # The type and the stack, not the message: an exception's text may quote caller text.
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unexpected error while handling a job: %s\n%s", type(exc).__name__, stack)
+        content_log.debug("its message: %s", exc)
         code, message, field = "internal_error", "the worker hit an unexpected error; it is still serving", None
     text = f"{code}: {message}" + (f" (field: {field})" if field else "")
     return {"success": False, "error_code": code, "error": text, "field": field}

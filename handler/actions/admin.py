@@ -8,10 +8,9 @@ from dataclasses import asdict
 from typing import Any
 
 from handler.context import WorkerContext
-from handler.validation import admin_token_valid, parse, require_admin
-from shared.errors import UnknownCommand
-from shared.schemas.common import Identifier, NonBlank, WireModel
-from shared.store import conversation_namespace
+from handler.validation import parse, require_admin
+from shared.errors import InvalidInput, UnknownCommand
+from shared.schemas.common import NonBlank, WireModel
 
 VERSION = "0.1.0"
 
@@ -47,11 +46,8 @@ async def health(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
 async def model_info(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     info = asdict(ctx.engine.info())
     extra = info.pop("extra")
-    """Without the admin token the model is named, not located: its file path is a host detail."""
     return {"success": True, **info, "load": extra}
 
-    if not admin_token_valid(ctx.settings, payload):
-        info["model_path"] = info["model_name"]
 
 async def memory_status(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"success": True, **ctx.engine.memory()}

@@ -160,9 +160,21 @@ class ChatService:
         def pick(value: Any, default: Any) -> Any:
             return default if value is None else value
 
+        if request.system_prompt is not None and len(request.system_prompt) > s.max_system_prompt_chars:
+            raise InvalidInput(
+                f"system_prompt is longer than {s.max_system_prompt_chars} characters", field="system_prompt"
+            )
         return GenerationParams(
             max_tokens=pick(request.max_tokens, s.default_max_tokens),
             temperature=pick(request.temperature, s.default_temperature),
+        for i, item in enumerate(history):
+            if len(item.content) > s.max_history_item_chars:
+                field = f"conversation_history.{i}.content"
+                raise InvalidInput(f"{field} is longer than {s.max_history_item_chars} characters", field=field)
+        if sum(len(item.content) for item in history) > s.max_history_chars:
+            raise InvalidInput(
+                f"conversation_history holds more than {s.max_history_chars} characters", field="conversation_history"
+            )
             top_p=pick(request.top_p, s.default_top_p),
             top_k=pick(request.top_k, s.default_top_k),
             repetition_penalty=pick(request.repetition_penalty, s.default_repetition_penalty),

@@ -22,7 +22,7 @@ from shared.enhance.profiles import Profile, Profiles
 from shared.enhance.score import optimizations, quality_score
 from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
 from shared.enhance.tokens import count_for
-from shared.errors import InvalidInput
+from shared.errors import ContextOverflow, EngineError, InvalidInput
 from shared.policy import ContentPolicy
 from shared.schemas.enhance import EnhanceRequest
 from shared.settings import Settings
@@ -60,7 +60,7 @@ class EnhanceService:
     async def enhance(self, req: EnhanceRequest) -> dict[str, Any]:
         started = time.perf_counter()
         profile = self._profile(req)
-        context_text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
+        context_text = self._context_text(req)
         policy_texts = [req.prompt, context_text, req.system_prompt or ""]  # all of it reaches the model
         found = self.policy.enforce(policy_texts, action="enhance")
         adult = found.sexual or found.adult_detected
@@ -79,13 +79,43 @@ class EnhanceService:
         return self._shape({**body, "cache_hit": False}, req.mode)
 
     def _profile(self, req: EnhanceRequest) -> Profile:
-        if len(req.prompt) > self.settings.max_prompt_chars:
-            raise InvalidInput(f"prompt is longer than {self.settings.max_prompt_chars} characters", field="prompt")
+        s = self.settings
+        if len(req.prompt) > s.max_prompt_chars:
+            raise InvalidInput(f"prompt is longer than {s.max_prompt_chars} characters", field="prompt")
+        if req.system_prompt is not None and len(req.system_prompt) > s.max_system_prompt_chars:
+            raise InvalidInput(
+                f"system_prompt is longer than {s.max_system_prompt_chars} characters", field="system_prompt"
+            )
         profile = self.profiles.get(req.job_type)
         if profile is None:
             valid = ", ".join(self.profiles.names())
             raise InvalidInput(f"unknown job_type '{req.job_type}'; valid: {valid}", field="job_type")
         return profile
+    def _context_text(self, req: EnhanceRequest) -> str:
+        """The context as the model sees it (JSON), within MAX_CONTEXT_CHARS."""
+        text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
+        if len(text) > self.settings.max_context_chars:
+            raise InvalidInput(f"context is longer than {self.settings.max_context_chars} characters", field="context")
+        return text
+
+    async def _check_context(self, req: EnhanceRequest, messages: list[Message], max_tokens: int) -> None:
+        """The prompt must leave room for the reply in the model's context, like chat's; counted
+        off the event loop. An engine that cannot count leaves the check to generate's fallback."""
+        try:
+            needed = await asyncio.to_thread(self.engine.count_chat_tokens, messages)
+        except EngineError:
+            return
+        budget = self.engine.context_length - max_tokens
+        if needed > budget:
+            sizes = {"prompt": len(req.prompt), "system_prompt": len(req.system_prompt or "")}
+            sizes["context"] = len(messages[-1].content) - len(req.prompt)
+            field = max(sizes, key=lambda name: sizes[name])
+            raise ContextOverflow(
+                f"the enhancement prompt needs {needed} tokens but only {max(budget, 0)} fit the "
+                f"{self.engine.context_length}-token context (most of it in '{field}')",
+                field=field,
+            )
+
 
     def cache_key(self, req: EnhanceRequest, profile: Profile, adult_mode: bool) -> str:
         digest = hashlib.sha256(
@@ -131,6 +161,7 @@ class EnhanceService:
         messages = [Message("system", system), *shots, Message("user", user)]
         try:
             result = await asyncio.wait_for(self.engine.generate(messages, params), self.model_timeout_s)
+        await self._check_context(req, messages, params.max_tokens)
         except Exception as exc:  # noqa: BLE001 - any engine failure falls back; the job still succeeds
             log.warning("enhancement model call failed (%s); rule-based fallback", type(exc).__name__)
             return Draft(None, "rule_based", f"model unavailable ({type(exc).__name__}); rule-based enhancement used")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from shared.schemas.common import NonBlank, WireModel
+from shared.schemas.common import Identifier, NonBlank, Text, WireModel, well_formed
+
+STOP_MAX_CHARS = 64
+Stop = Annotated[str, StringConstraints(min_length=1, max_length=STOP_MAX_CHARS), AfterValidator(well_formed)]
 
 
 class HistoryItem(WireModel):
@@ -14,12 +17,14 @@ class HistoryItem(WireModel):
 
     role: Literal["user", "assistant"] | None = None
     sender: Literal["user", "assistant"] | None = None
-    content: str
+    content: Text
 
     @model_validator(mode="after")
     def _one_role(self) -> HistoryItem:
         if self.role is None and self.sender is None:
             raise ValueError("needs 'role' or 'sender' (user or assistant)")
+        if self.role is not None and self.sender is not None and self.role != self.sender:
+            raise ValueError(f"has role '{self.role}' but sender '{self.sender}'; send one of them, or both equal")
         return self
 
     @property
@@ -29,10 +34,11 @@ class HistoryItem(WireModel):
 
 class ChatRequest(WireModel):
     message: NonBlank
-    system_prompt: str | None = None
-    conversation_id: str | None = Field(None, min_length=1, max_length=200)
-    project_id: str | None = Field(None, max_length=200)
-    context_type: str = Field("general", min_length=1, max_length=64)
+    system_prompt: Text | None = None
+    conversation_id: Identifier | None = None
+    project_id: Identifier | None = None
+    user_id: Identifier | None = None  # the signed-in user: conversations are scoped to it (docs/STATE.md)
+    context_type: Identifier = "general"
     conversation_history: list[HistoryItem] | None = None
     unrestricted: bool = False
     stream: bool = False
@@ -42,4 +48,4 @@ class ChatRequest(WireModel):
     top_k: int | None = Field(None, ge=0)
     repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    stop: list[str] | None = Field(None, max_length=8)
+    stop: list[Stop] | None = Field(None, max_length=8)

@@ -94,7 +94,9 @@ def test_injection_without_a_system_message_gets_the_templates_own_only(tokens: 
 def test_ordinary_text_gets_the_same_ids_as_tokenizing_the_rendered_prompt(
     tokens: PromptTokenizer, texts: list[str]
 ) -> None:
-    messages = [Message("system", "You help."), *(Message(r, t) for r, t in zip(("user", "assistant", "user"), texts))]
+    user, assistant, last = texts
+    messages = [Message("system", "You help."), Message("user", user), Message("assistant", assistant)]
+    messages.append(Message("user", last))
     expected = tokens.tokenizer(tokens.render(messages), add_special_tokens=False)["input_ids"]
     assert tokens.prompt_ids(messages) == expected
 
