@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from handler import dispatch as table
+from handler import logs
 from handler.actions import chat as chat_action
 from handler.context import WorkerContext
 from handler.errors import error_output
 from handler.http import openai_jobs
 from handler.http.openai_serving import OpenAIServing
+from handler.validation import check_input_size
 from shared.chat import ChatService, SystemPrompts
 from shared.chat.stream_guard import close_stream
 from shared.engine import Engine
 from shared.enhance import EnhanceService, load_profiles
+from shared.errors import InvalidInput
 from shared.policy import ContentPolicy
 from shared.settings import Settings
 from shared.store import MemoryStore, Store
@@ -55,6 +59,19 @@ class Worker:
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         try:
+        """The RunPod handler: one output and one log line (id, code, time, sizes; no text) per job."""
+        started = time.perf_counter()
+        payload = job.get("input") if isinstance(job, dict) else None
+        try:
+            check_input_size(self.ctx.settings, payload if isinstance(payload, dict) else {})
+            output = await self._handle(job)
+        except InvalidInput as exc:
+            self.ctx.stats.jobs_failed += 1
+            output = error_output(exc)
+        logs.job_done(job, logs.action_name(payload), output, started)
+        return output
+
+    async def _handle(self, job: dict[str, Any]) -> dict[str, Any]:
             openai = table.openai_request(job)
             if openai is not None:  # RunPod's OpenAI passthrough; the serving class counts its own jobs
                 return await openai_jobs.run(self.openai, *openai)
@@ -86,6 +103,7 @@ class Worker:
         items = chat_action.stream(self.ctx, payload, force_adult=force_adult)
         try:
             async for item in items:
+            check_input_size(self.ctx.settings, payload)
                 yield item
         except Exception as exc:  # noqa: BLE001 - a failed stream (a refusal too) ends with one error item
             self.ctx.stats.jobs_failed += 1

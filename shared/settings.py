@@ -69,8 +69,21 @@ class Settings(BaseSettings):
     )
 
     # --- limits ----------------------------------------------------------------
+    # Checked before any tokenization or model work; the token checks against the context follow.
     max_message_chars: int = Field(8000, ge=1, description="Longest chat message accepted.")
     max_prompt_chars: int = Field(2000, ge=1, description="Longest enhance prompt accepted.")
+    max_system_prompt_chars: int = Field(16000, ge=1, description="Longest system_prompt (chat and enhance).")
+    max_history_item_chars: int = Field(16000, ge=1, description="Longest content of one conversation_history item.")
+    max_history_chars: int = Field(
+        200_000, ge=1, description="Most characters of conversation_history contents together."
+    )
+    max_context_chars: int = Field(8000, ge=1, description="Largest enhance context (characters of its JSON).")
+    max_input_chars: int = Field(
+        512_000,
+        ge=1024,
+        description="Largest job input as a whole (characters of every string plus one per other value), "
+        "unknown fields included; checked first.",
+    )
     max_history_turns: int = Field(
         40,
         ge=0,
@@ -112,6 +125,16 @@ class Settings(BaseSettings):
     prefix_min_tokens: int = Field(16, ge=1, description="Shortest prefix worth caching.")
     stream_enabled: bool = Field(False, description="Start the generator handler so chat can stream deltas.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Worker log level.")
+    runpod_log_level: Literal["NOTSET", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"] = Field(
+        "INFO",
+        description="The RunPod SDK's log level (its own default, DEBUG, logs every job's output). DEBUG and "
+        "TRACE take effect only with DEBUG_LOG_CONTENT; otherwise INFO is used.",
+    )
+    debug_log_content: bool = Field(
+        False,
+        description="Operators' debugging only: logs may hold caller text and replies (prompt ids, the SDK's "
+        "job outputs, exception messages). Off: logs hold job ids, codes, timings and sizes, never text.",
+    )
 
     # --- HTTP mode (RunPod load-balancing endpoints) -------------------------------
     worker_mode: Literal["queue", "http"] = Field(
@@ -136,6 +159,11 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if bool(self.upstash_redis_rest_url) != bool(self.upstash_redis_rest_token):
             raise ValueError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together")
+        fields = self.max_message_chars + self.max_system_prompt_chars + self.max_history_chars
+        if self.max_input_chars < fields:
+            raise ValueError(
+                "MAX_INPUT_CHARS must be at least MAX_MESSAGE_CHARS + MAX_SYSTEM_PROMPT_CHARS + MAX_HISTORY_CHARS"
+            )
         if self.default_max_tokens > self.max_tokens_limit:
             raise ValueError("DEFAULT_MAX_TOKENS must not exceed MAX_TOKENS_LIMIT")
         if self.model_path is not None and not self.model_path.exists():

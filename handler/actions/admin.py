@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from handler.context import WorkerContext
-from handler.validation import parse, require_admin
+from handler.validation import admin_token_valid, parse, require_admin
 from shared.errors import InvalidInput, UnknownCommand
 from shared.schemas.common import NonBlank, WireModel
 
@@ -44,8 +44,11 @@ async def health(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def model_info(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Without the admin token the model is named, not located: its file path is a host detail."""
     info = asdict(ctx.engine.info())
     extra = info.pop("extra")
+    if not admin_token_valid(ctx.settings, payload):
+        info["model_path"] = info["model_name"]
     return {"success": True, **info, "load": extra}
 
 
