@@ -58,7 +58,6 @@ class Worker:
         self.openai = OpenAIServing(self.ctx)
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
-        try:
         """The RunPod handler: one output and one log line (id, code, time, sizes; no text) per job."""
         started = time.perf_counter()
         payload = job.get("input") if isinstance(job, dict) else None
@@ -72,6 +71,7 @@ class Worker:
         return output
 
     async def _handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        try:
             openai = table.openai_request(job)
             if openai is not None:  # RunPod's OpenAI passthrough; the serving class counts its own jobs
                 return await openai_jobs.run(self.openai, *openai)
@@ -102,8 +102,8 @@ class Worker:
             return
         items = chat_action.stream(self.ctx, payload, force_adult=force_adult)
         try:
-            async for item in items:
             check_input_size(self.ctx.settings, payload)
+            async for item in items:
                 yield item
         except Exception as exc:  # noqa: BLE001 - a failed stream (a refusal too) ends with one error item
             self.ctx.stats.jobs_failed += 1
