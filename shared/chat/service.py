@@ -150,23 +150,13 @@ class ChatService:
             raise InvalidInput(f"message is longer than {s.max_message_chars} characters", field="message")
         if request.max_tokens is not None and request.max_tokens > s.max_tokens_limit:
             raise InvalidInput(f"max_tokens must be at most {s.max_tokens_limit}", field="max_tokens")
-        history = request.conversation_history or []
-        if len(history) > max(s.max_history_turns, 1) * 4:
-            raise InvalidInput("conversation_history has too many turns", field="conversation_history")
-
-    def _params(self, request: ChatRequest) -> GenerationParams:
-        s = self.settings
-
-        def pick(value: Any, default: Any) -> Any:
-            return default if value is None else value
-
         if request.system_prompt is not None and len(request.system_prompt) > s.max_system_prompt_chars:
             raise InvalidInput(
                 f"system_prompt is longer than {s.max_system_prompt_chars} characters", field="system_prompt"
             )
-        return GenerationParams(
-            max_tokens=pick(request.max_tokens, s.default_max_tokens),
-            temperature=pick(request.temperature, s.default_temperature),
+        history = request.conversation_history or []
+        if len(history) > max(s.max_history_turns, 1) * 4:
+            raise InvalidInput("conversation_history has too many turns", field="conversation_history")
         for i, item in enumerate(history):
             if len(item.content) > s.max_history_item_chars:
                 field = f"conversation_history.{i}.content"
@@ -175,6 +165,16 @@ class ChatService:
             raise InvalidInput(
                 f"conversation_history holds more than {s.max_history_chars} characters", field="conversation_history"
             )
+
+    def _params(self, request: ChatRequest) -> GenerationParams:
+        s = self.settings
+
+        def pick(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        return GenerationParams(
+            max_tokens=pick(request.max_tokens, s.default_max_tokens),
+            temperature=pick(request.temperature, s.default_temperature),
             top_p=pick(request.top_p, s.default_top_p),
             top_k=pick(request.top_k, s.default_top_k),
             repetition_penalty=pick(request.repetition_penalty, s.default_repetition_penalty),

@@ -91,6 +91,7 @@ class EnhanceService:
             valid = ", ".join(self.profiles.names())
             raise InvalidInput(f"unknown job_type '{req.job_type}'; valid: {valid}", field="job_type")
         return profile
+
     def _context_text(self, req: EnhanceRequest) -> str:
         """The context as the model sees it (JSON), within MAX_CONTEXT_CHARS."""
         text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
@@ -115,7 +116,6 @@ class EnhanceService:
                 f"{self.engine.context_length}-token context (most of it in '{field}')",
                 field=field,
             )
-
 
     def cache_key(self, req: EnhanceRequest, profile: Profile, adult_mode: bool) -> str:
         digest = hashlib.sha256(
@@ -159,9 +159,9 @@ class EnhanceService:
             m for ex in profile.examples for m in (Message("user", ex["input"]), Message("assistant", ex["output"]))
         ]
         messages = [Message("system", system), *shots, Message("user", user)]
+        await self._check_context(req, messages, params.max_tokens)
         try:
             result = await asyncio.wait_for(self.engine.generate(messages, params), self.model_timeout_s)
-        await self._check_context(req, messages, params.max_tokens)
         except Exception as exc:  # noqa: BLE001 - any engine failure falls back; the job still succeeds
             log.warning("enhancement model call failed (%s); rule-based fallback", type(exc).__name__)
             return Draft(None, "rule_based", f"model unavailable ({type(exc).__name__}); rule-based enhancement used")
