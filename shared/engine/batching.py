@@ -1,20 +1,25 @@
-"""The model thread's work: one batch of jobs -> one (or a few) batched `generate` calls.
+"""The model thread's work: one batch of jobs -> one batched `generate` (plus one forward
+pass for judge jobs).
 
-Jobs sharing a cached prefix (same profile or conversation head) share one forward pass
-that starts after it; the others share a left-padded one. Every row is sampled with its
-own parameters (shared/engine/sampling.py).
+Every job's row is laid out as [padding][its cached prefix][padding][the rest of its
+prompt]: rows with different prefixes (distinct conversations, profiles) share the
+batch, each on its own prefix's KV cache, left-padded to the longest; padding is masked
+out and positions (from the mask) continue after each prefix exactly as without padding.
+A retried job continues from the tokens it already has.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from shared.engine import memory as memory_figures
 from shared.engine.base import Generation
 from shared.engine.loading import LoadedModel
 from shared.engine.prefix_cache import PrefixCache
-from shared.engine.sampling import Row, RowSampler
+from shared.engine.sampling import Row, RowSampler, WorkerRng
 from shared.engine.scheduler import Job, OutOfMemory
+from shared.engine.streaming import ReplyText
 
 
 class BatchRunner:
@@ -25,87 +30,100 @@ class BatchRunner:
         self.eos = loaded.eos
         self.prefixes = prefixes
         self.max_time_s = max_time_s
+        self.rng = WorkerRng()
+        self.generate_calls = 0
+        self.forward_calls = 0
 
-    def __call__(self, jobs: list[Job]) -> list[Generation]:
+    def __call__(self, jobs: list[Job]) -> list[Generation | float]:
         import torch
 
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, job in enumerate(jobs):
-            groups.setdefault(tuple(job.prefix_ids), []).append(i)
-        results: list[Generation | None] = [None] * len(jobs)
+        for job in jobs:
+            if job.progress is None and job.judge_ids is None:
+                job.progress = ReplyText(self.tokenizer.backend_tokenizer, job.params.stop, job.on_text)
+        judges = [j for j in jobs if j.judge_ids is not None]
+        replies = [j for j in jobs if j.judge_ids is None and not j.progress.ended]
         try:
-            for prefix, members in groups.items():
-                batch = [jobs[i] for i in members]
-                outs = self._run_with_prefix(batch, list(prefix)) if prefix else self._run_padded(batch)
-                for i, out in zip(members, outs, strict=True):
-                    results[i] = out
+            odds = dict(zip(map(id, judges), self._judge(judges), strict=True)) if judges else {}
+            if replies:
+                self._generate(replies)
         except torch.cuda.OutOfMemoryError:
             memory_figures.free_cuda_cache()
             raise OutOfMemory from None
-        return [r for r in results if r is not None]
+        return [odds[id(j)] if j.judge_ids is not None else j.progress.result(len(j.prompt_ids)) for j in jobs]
 
-    def _run_padded(self, jobs: list[Job]) -> list[Generation]:
+    def _generate(self, jobs: list[Job]) -> None:
+        import torch
+        from transformers import LogitsProcessorList
+
+        prompts = [j.prompt_ids + j.progress.ids for j in jobs]  # a retry continues where it stopped
+        cache, width = self._prefix_cache([j.prefix_ids for j in jobs])
+        rest = max(len(p) - len(j.prefix_ids) for p, j in zip(prompts, jobs, strict=True))
+        pad = self.tokenizer.pad_token_id
+        ids, mask = [], []
+        for job, prompt in zip(jobs, prompts, strict=True):
+            n, tail = len(job.prefix_ids), prompt[len(job.prefix_ids) :]
+            ids.append([pad] * (width - n) + job.prefix_ids + [pad] * (rest - len(tail)) + tail)
+            mask.append([0] * (width - n) + [1] * n + [0] * (rest - len(tail)) + [1] * len(tail))
+        input_ids = torch.tensor(ids, device=self.device)
+        attention = torch.tensor(mask, device=self.device)
+        rows = [Row(j.params, j.progress, _cancel_check(j)) for j in jobs]
+        sampler = RowSampler(rows, self.eos, attention, self.rng)
+        self.generate_calls += 1
+        with torch.inference_mode():
+            self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                cache=cache,
+                max_new_tokens=max(j.params.max_tokens - len(j.progress.ids) for j in jobs),
+                do_sample=False,  # RowSampler picks every token; generate's greedy step only follows it
+                logits_processor=LogitsProcessorList([sampler]),
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                repetition_penalty=None,
+                max_time=self.max_time_s,
+                pad_token_id=pad,
+                eos_token_id=sorted(self.eos),
+            )
+
+    def _prefix_cache(self, prefixes: list[list[int]]) -> tuple[Any, int]:
+        """One batched KV cache from each row's prefix cache, left-padded to the longest."""
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(p) for p in prefixes)
+        if width == 0:
+            return None, 0
+        by_prefix = {tuple(p): self.prefixes.layers(self.model, p, self.device) for p in prefixes if p}
+        like = next(iter(by_prefix.values()))
+        merged = []
+        for layer, (k0, v0) in enumerate(like):
+            keys, values = [], []
+            for p in prefixes:
+                k, v = by_prefix[tuple(p)][layer] if p else (k0[:, :, :0], v0[:, :, :0])
+                gap = width - k.shape[2]
+                keys.append(torch.nn.functional.pad(k, (0, 0, gap, 0)))  # zeros, masked out
+                values.append(torch.nn.functional.pad(v, (0, 0, gap, 0)))
+            merged.append((torch.cat(keys), torch.cat(values)))
+        return DynamicCache(merged, config=self.model.config), width
+
+    def _judge(self, jobs: list[Job]) -> list[float]:
+        """One forward pass over the judge prompts; P(first answer) from the two answers' logits."""
         import torch
 
         width = max(len(j.prompt_ids) for j in jobs)
         pad = self.tokenizer.pad_token_id
-        rows = [Row(j.params, width - len(j.prompt_ids), 0, j.on_token) for j in jobs]
-        ids = torch.tensor([[pad] * r.pad + j.prompt_ids for r, j in zip(rows, jobs, strict=True)])
-        mask = torch.tensor([[0] * r.pad + [1] * len(j.prompt_ids) for r, j in zip(rows, jobs, strict=True)])
-        out = self._decode_rows(ids, mask, rows, cache=None)
-        return [self._finish(j, out[i, width:].tolist()) for i, j in enumerate(jobs)]
-
-    def _run_with_prefix(self, jobs: list[Job], prefix: list[int]) -> list[Generation]:
-        """[prefix][padding][suffix]: the prefix's KV cache is reused, padding is masked out, and
-        positions (from the mask) continue after the prefix exactly as without padding."""
-        import torch
-
-        n, pad = len(prefix), self.tokenizer.pad_token_id
-        suffixes = [j.prompt_ids[n:] for j in jobs]
-        width = max(len(s) for s in suffixes)
-        cache = self.prefixes.get(self.model, prefix, self.device)
-        if len(jobs) > 1:
-            cache.batch_repeat_interleave(len(jobs))
-        rows = [Row(j.params, width - len(s), n, j.on_token) for j, s in zip(jobs, suffixes, strict=True)]
-        ids = torch.tensor([prefix + [pad] * r.pad + s for r, s in zip(rows, suffixes, strict=True)])
-        mask = torch.tensor([[1] * n + [0] * r.pad + [1] * len(s) for r, s in zip(rows, suffixes, strict=True)])
-        out = self._decode_rows(ids, mask, rows, cache=cache)
-        return [self._finish(j, out[i, n + width :].tolist()) for i, j in enumerate(jobs)]
-
-    def _decode_rows(self, ids: Any, mask: Any, rows: list[Row], cache: Any) -> Any:
-        import torch
-        from transformers import LogitsProcessorList
-
-        eos = self.eos
-        kwargs = {
-            "max_new_tokens": max(r.params.max_tokens for r in rows),
-            "do_sample": False,  # RowSampler picks every token; generate's greedy step only follows it
-            "logits_processor": LogitsProcessorList([RowSampler(rows, eos)]),
-            "temperature": None,
-            "top_p": None,
-            "top_k": None,
-            "repetition_penalty": None,
-            "max_time": self.max_time_s,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": sorted(eos),
-        }
+        ids = torch.tensor([[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in jobs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in jobs])
+        mask = mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        self.forward_calls += 1
         with torch.inference_mode():
-            return self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), cache=cache, **kwargs
-            )
-
-    def _finish(self, job: Job, new_ids: list[int]) -> Generation:
-        end = next((i for i, t in enumerate(new_ids) if t in self.eos), None)
-        kept = new_ids if end is None else new_ids[:end]
-        # Decode only the generated ids: the prompt can never leak into the reply.
-        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), job.params.stop)
-        # In a batch a row that reached its max_tokens is ended with a forced EOS: that is still "length".
-        natural_end = end is not None and len(kept) < job.params.max_tokens
-        reason: Literal["stop", "length"] = "stop" if stopped or natural_end else "length"
-        return Generation(text.strip(), len(job.prompt_ids), len(kept), reason)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1, :]
+        pairs = torch.tensor([list(j.judge_ids or (0, 0)) for j in jobs], device=logits.device)
+        two = logits.float().gather(1, pairs)
+        return [float(p) for p in torch.softmax(two, dim=-1)[:, 0].tolist()]
 
 
-def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
-    """Cut the reply at the first stop string (the stop string itself is not returned)."""
-    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
-    return (text[: min(cuts)], True) if cuts else (text, False)
+def _cancel_check(job: Job) -> Callable[[], bool]:
+    return lambda: job.cancelled

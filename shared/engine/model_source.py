@@ -69,8 +69,12 @@ def converted_dir(source: ModelSource, cache_root: Path) -> Path:
     return cache_root / "converted" / f"{Path(source.gguf_file).stem}-{key}"
 
 
-def load_pretrained(source: ModelSource, cache_root: Path, dtype: Any, attn: str) -> tuple[Any, Any, dict[str, Any]]:
-    """Load (model, tokenizer, facts). A GGUF goes through the converted cache."""
+def load_pretrained(
+    source: ModelSource, cache_root: Path, dtype: Any, attn: str, device: str = "cpu"
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Load (model, tokenizer, facts). A GGUF goes through the converted cache.
+
+    Weights load straight onto `device` (device_map), never staged whole in host RAM."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     facts: dict[str, Any] = {"source": source.label}
@@ -83,6 +87,8 @@ def load_pretrained(source: ModelSource, cache_root: Path, dtype: Any, attn: str
         else:
             facts["converted_cache"] = "miss"
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn, "local_files_only": True}
+    if device != "cpu":
+        kwargs["device_map"] = device
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf, **kwargs)

@@ -23,8 +23,10 @@ class PrefixCache:
         n = len(prefix_ids)
         return self.entries > 0 and n >= self.min_tokens and len(prompt_ids) > n and prompt_ids[:n] == prefix_ids
 
-    def get(self, model: Any, prefix_ids: list[int], device: str) -> Any:
-        """A private copy of the prefix's KV cache (generation appends to it), built on first use."""
+    def layers(self, model: Any, prefix_ids: list[int], device: str) -> list[tuple[Any, Any]]:
+        """The prefix's (keys, values) per layer, [1, heads, len, dim] each, built on first use.
+
+        The tensors are the cache's own: callers build new ones from them, never write to them."""
         import torch
 
         key = tuple(prefix_ids)
@@ -44,7 +46,7 @@ class PrefixCache:
         else:
             self.hits += 1
             self._store.move_to_end(key)
-        return copy.deepcopy(cache)
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     def clear(self) -> None:
         self._store.clear()

@@ -22,8 +22,13 @@ from shared.engine.model_source import ModelSource, resolve
 from shared.engine.prefix_cache import PrefixCache
 from shared.engine.scheduler import BatchScheduler, Job
 from shared.engine.tokenize import PromptTokenizer
-from shared.errors import EngineNotLoaded, EngineTimeout
+from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
+
+WARM_UP = [
+    Message("system", "You are a helpful assistant. Answer briefly and clearly, in plain words, one line."),
+    Message("user", "Say hello."),
+]
 
 
 class TransformersEngine(Engine):
@@ -45,6 +50,10 @@ class TransformersEngine(Engine):
     def loaded(self) -> bool:
         return self._loaded is not None
 
+    @property
+    def problem(self) -> str | None:
+        return self._scheduler.fault
+
     def load(self) -> float:
         with self._lock:
             if self._loaded is not None:
@@ -52,10 +61,31 @@ class TransformersEngine(Engine):
             loaded = load_model(self._settings, self._source)
             self._tokens = PromptTokenizer(loaded.tokenizer)
             self._runner = BatchRunner(loaded, self._prefixes, self._settings.generation_timeout_s)
+            if self._settings.torch_compile:
+                self._warm_up(self._runner, self._tokens, loaded)
             self._loaded, self._device = loaded, loaded.device
             return float(loaded.facts["ready_s"])
 
+    def _warm_up(self, runner: BatchRunner, tokens: PromptTokenizer, loaded: LoadedModel) -> None:
+        """Pay torch.compile here, at start-up, outside any job's time budget: one generation
+        with a cached prefix and one without, so both graphs are compiled."""
+        import time
+
+        started = time.perf_counter()
+        loop = asyncio.new_event_loop()  # the jobs are never resolved; they only carry the prompt
+        try:
+            for messages in (WARM_UP, WARM_UP[1:]):
+                job = Job(tokens.prompt_ids(messages), GenerationParams(max_tokens=4), loop, loop.create_future())
+                head = tokens.head_ids(messages)
+                job.prefix_ids = head if self._prefixes.usable(head, job.prompt_ids) else []
+                runner([job])
+        finally:
+            loop.close()
+        loaded.facts["compile_warm_up_s"] = round(time.perf_counter() - started, 3)
+
     def unload(self) -> None:
+        """Stops the model thread first (waiting jobs fail, running ones stop), then frees the model."""
+        self._scheduler.shutdown(EngineNotLoaded("the model was unloaded"))
         with self._lock:
             self._loaded = None
             self._tokens = None
@@ -93,43 +123,60 @@ class TransformersEngine(Engine):
         return self._tokens
 
     # ---- generation ------------------------------------------------------------
-    def _job(self, messages: list[Message], params: GenerationParams, on_token: Any = None) -> Job:
+    def _job(self, messages: list[Message], params: GenerationParams) -> Job:
         tokens = self._require_tokens()
-        ids = tokens.prompt_ids(messages)
         loop = asyncio.get_running_loop()
-        job = Job(ids, params, loop, loop.create_future(), on_token=on_token)
+        job = Job(tokens.prompt_ids(messages), params, loop, loop.create_future())
         if len(messages) > 1 and self._prefixes.entries:
             prefix = tokens.head_ids(messages)
             if self._prefixes.usable(prefix, job.prompt_ids):
                 job.prefix_ids = prefix
         return job
 
-    async def _await(self, job: Job) -> Generation:
+    async def _await(self, job: Job) -> Any:
+        """Queue the job and wait; a caller that gives up (timeout, cancellation) cancels it."""
         self._scheduler.submit(job)
         timeout = self._settings.generation_timeout_s
         try:
             # generate() also gets max_time, so the model thread itself stops near the deadline.
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout + 5.0)
+            return await asyncio.wait_for(job.future, timeout + 5.0)
         except TimeoutError:
             raise EngineTimeout(f"generation exceeded {timeout:.0f}s") from None
+        finally:
+            if not job.future.done() or job.future.cancelled():
+                self._scheduler.cancel(job)
 
     async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
-        return await self._await(self._job(messages, params))
+        result: Generation = await self._await(self._job(messages, params))
+        return result
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[str | Generation]:
-        """Text deltas as tokens are picked (in batches too), then the final Generation."""
-        feed = streaming.TokenFeed(asyncio.get_running_loop())
-        job = self._job(messages, params, on_token=feed)
+        """Text deltas as tokens are picked (in batches too), then the final Generation.
+
+        Text that could still become a stop string is held back; a consumer that stops
+        iterating (or fails) cancels the job."""
+        job = self._job(messages, params)
+        feed = streaming.TextFeed(job.loop, job.cancel)
+        job.on_text = feed
         task = asyncio.ensure_future(self._await(job))
-        tok = self._require_tokens().tokenizer
-        async for item in streaming.deltas(feed, task, lambda ids: tok.decode(ids, skip_special_tokens=True)):
+        async for item in streaming.deltas(feed, task):
             yield item
 
-    def _run_batch(self, jobs: list[Job]) -> list[Generation]:
+    async def judge(self, messages: list[Message], answers: tuple[str, str] = ("yes", "no")) -> float:
+        tokens = self._require_tokens()
+        first, second = tokens.encode(answers[0])[:1], tokens.encode(answers[1])[:1]
+        if not first or not second or first == second:
+            raise EngineError(f"answers {answers!r} need distinct first tokens")
+        loop = asyncio.get_running_loop()
+        job = Job(tokens.prompt_ids(messages), GenerationParams(max_tokens=1), loop, loop.create_future())
+        job.judge_ids = (first[0], second[0])
+        return float(await self._await(job))
+
+    def _run_batch(self, jobs: list[Job]) -> list[Any]:
         """Runs on the model thread."""
         if self._runner is None:
             raise EngineNotLoaded("the model is not loaded")
-        return self._runner(jobs)
+        return list(self._runner(jobs))
 
     # ---- facts -------------------------------------------------------------------
     def info(self) -> EngineInfo:
@@ -140,6 +187,7 @@ class TransformersEngine(Engine):
         size = sum(p.numel() * p.element_size() for p in model.parameters()) if model is not None else 0
         cuda = torch.cuda.is_available()
         facts = self._loaded.facts if self._loaded is not None else {}
+        runner = self._runner
         return EngineInfo(
             model_loaded=model is not None,
             model_path=str(self._source.directory / (self._source.gguf_file or "")).rstrip("/"),
@@ -161,6 +209,8 @@ class TransformersEngine(Engine):
                     "waiting": self._scheduler.waiting,
                     "batches_run": self._scheduler.batches_run,
                     "largest_batch": self._scheduler.largest_batch,
+                    "generate_calls": runner.generate_calls if runner else 0,
+                    "fault": self._scheduler.fault,
                 },
                 prefix_cache={"hits": self._prefixes.hits, "misses": self._prefixes.misses},
             ),
