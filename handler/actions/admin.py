@@ -24,12 +24,13 @@ class AdminRequest(WireModel):
 async def health(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     store = ctx.store.health()
     loaded = ctx.engine.loaded
-    warnings = [store.warning] if store.warning else []
+    problem = ctx.engine.problem  # e.g. the model thread stopped; the next job restarts it
+    warnings = [w for w in (store.warning, problem) if w]
     return {
         "success": True,
-        "status": "ok" if loaded and store.ok else ("degraded" if loaded else "loading"),
+        "status": "ok" if loaded and store.ok and not problem else ("degraded" if loaded else "loading"),
         "live": True,
-        "ready": loaded,  # readiness (model loaded) is separate from liveness (answering)
+        "ready": loaded and not problem,  # readiness (model loaded, serving) is separate from liveness
         "model_loaded": loaded,
         "warm": loaded and ctx.stats.warmed_up,
         "uptime_s": round(time.time() - ctx.stats.started_at, 1),

@@ -67,6 +67,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def loaded(self) -> bool: ...
 
+    @property
+    def problem(self) -> str | None:
+        """Why a loaded engine cannot serve right now (its model thread stopped); None when fine."""
+        return None
+
     @abc.abstractmethod
     async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
         """Reply to `messages`; raises EngineError subclasses on failure."""
