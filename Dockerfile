@@ -25,7 +25,7 @@ RUN pip install --upgrade pip \
 
 COPY handler/ handler/
 COPY shared/ shared/
-COPY test_input.json .
+COPY rp_handler.py test_input.json ./
 
 # Production defaults; every one can be overridden in the RunPod endpoint's environment.
 ENV MODEL_PATH=/runpod-volume/models/Qwen2.5-7B-Instruct \

@@ -5,8 +5,15 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Deno (npm's `deno` package) for the Supabase edge functions, project-local like .venv
+DENO_HOME := .deno
+DENO := $(CURDIR)/$(DENO_HOME)/node_modules/.bin/deno
+DENO_STAMP := $(DENO_HOME)/.installed
+FUNCTIONS := infra/supabase/functions
+DENO_ENV := DENO_DIR=$(CURDIR)/$(DENO_HOME)/cache DENO_NO_UPDATE_CHECK=1
+PY_SOURCES := handler shared tests bench infra scripts rp_handler.py
 
-.PHONY: run test lint unit e2e bench redis-bridge clean
+.PHONY: run test lint functions-check unit e2e bench redis-bridge clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,23 +27,33 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps clip-anytorch==2.6.0
 	touch $(STAMP)
 
+$(DENO_STAMP): $(FUNCTIONS)/deno.json $(FUNCTIONS)/deno.lock scripts/ensure_deno.sh
+	bash scripts/ensure_deno.sh
+
 ## Start the worker's local API on the embedded model (http://$(HOST):$(PORT)/runsync)
 run: $(STAMP)
 	$(BIN)/python -m handler --rp_serve_api --rp_api_host $(HOST) --rp_api_port $(PORT)
 
 ## Lint, type-check and run the whole test suite
-test: $(STAMP)
+test: $(STAMP) $(DENO_STAMP)
 	bash scripts/ensure_redis.sh
-	$(BIN)/ruff check handler shared tests bench infra scripts
-	$(BIN)/ruff format --check handler shared tests bench infra scripts
+	bash scripts/ensure_pg_cron.sh
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory functions-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Type-check and lint the Supabase edge functions (their tests run inside pytest, against the real worker)
+functions-check: $(DENO_STAMP)
+	cd $(FUNCTIONS) && $(DENO_ENV) $(DENO) check --frozen --cached-only .
+	cd $(FUNCTIONS) && $(DENO_ENV) $(DENO) lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check handler shared tests bench infra scripts && $(BIN)/mypy
+	$(BIN)/ruff check $(PY_SOURCES) && $(BIN)/mypy
 
 bench: $(STAMP)
 	bash scripts/ensure_redis.sh
@@ -46,4 +63,4 @@ redis-bridge: $(STAMP)
 	$(BIN)/python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-token
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(DENO_HOME) .pytest_cache .ruff_cache .mypy_cache

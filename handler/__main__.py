@@ -40,7 +40,9 @@ def main() -> int:
     except WorkerError as exc:
         print(f"chat-worker: cannot start: {exc.message}", file=sys.stderr)
         return 1
-    if settings.torch_compile:  # pay the compile now, not in the first job's time budget
+    # With TORCH_COMPILE, engine.load() already compiled (a warm-up generation outside any job
+    # timeout); this first job, now fast, marks the worker warm.
+    if settings.torch_compile:
         import asyncio
 
         asyncio.run(worker.handle({"id": "startup", "input": {"action": "warmup"}}))

@@ -44,6 +44,7 @@ class AgeRules:
     year: frozenset[str]
     pupils: frozenset[str]
     class_words: frozenset[str]
+    persons: frozenset[str]
     exempt_nouns: frozenset[str]
 
     @classmethod
@@ -95,6 +96,9 @@ class AgeRules:
         if prev in self.cues:
             return True
         follow = t[i + 1] if i + 1 < len(t) else ""
+        before = t[i - 2] if i >= 2 and t[i - 1] == "," else t[i - 1] if i else ""
+        if before in self.persons and (not follow or follow in _CLAUSE_END):
+            return True  # a bare age tag after a person: 'girl, 17,' (a count is followed by its noun)
         if follow == "and" and t[i + 2 : i + 4] == ["a", "half"]:
             return True
         return prev in self.be and (not follow or follow in _CLAUSE_END or follow in self.clause_words)

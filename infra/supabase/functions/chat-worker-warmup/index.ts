@@ -1,0 +1,3 @@
+import { warmupHandler } from "./handler.ts";
+
+Deno.serve(warmupHandler());

@@ -1,0 +1,63 @@
+/**
+ * POST /functions/v1/chat: the signed-in user's chat turn, run on the chat worker.
+ * The user id comes from the verified JWT (never from the body) and travels as `user_id`, so
+ * conversations are per user. `stream: true` answers with server-sent events; a job that outlives
+ * the function's budget answers 202 with GET /functions/v1/chat?job_id=... to poll.
+ */
+import { verifyUser } from "../_shared/auth.ts";
+import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
+import { json, pick, preflight, readObject } from "../_shared/http.ts";
+import { failureResponse, jobStatus, outcomeResponse } from "../_shared/respond.ts";
+import { RunPodClient } from "../_shared/runpod.ts";
+import { streamChat } from "./stream.ts";
+
+// The chat action's fields a browser may set; anything else (admin_token, user_id, ...) is dropped.
+const CHAT_FIELDS = [
+  "message",
+  "system_prompt",
+  "conversation_id",
+  "project_id",
+  "context_type",
+  "conversation_history",
+  "unrestricted",
+  "max_tokens",
+  "temperature",
+  "top_p",
+  "top_k",
+  "repetition_penalty",
+  "seed",
+  "stop",
+] as const;
+
+export function chatHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fetch) {
+  return async (req: Request): Promise<Response> => {
+    if (req.method === "OPTIONS") return preflight();
+    let retryAfterS: number | undefined;
+    try {
+      const cfg = loadConfig(env);
+      retryAfterS = cfg.retryAfterS;
+      const userId = await verifyUser(req, jwtSecret(env));
+      const client = new RunPodClient(cfg, fetchImpl);
+      const jobId = new URL(req.url).searchParams.get("job_id");
+      if (req.method === "GET" && jobId) return await jobStatus(jobId, client, cfg, "chat");
+      if (req.method !== "POST") {
+        return json(405, { success: false, error_code: "method_not_allowed", error: "use POST" });
+      }
+      const body = await readObject(req);
+      if (!body) {
+        return json(400, {
+          success: false,
+          error_code: "invalid_input",
+          error: "body must be a JSON object",
+          field: "body",
+        });
+      }
+      const input = { ...pick(body, CHAT_FIELDS), action: "chat", user_id: userId };
+      if (body.stream === true) return await streamChat(input, client, cfg);
+      const outcome = await client.runsync(input, client.deadline());
+      return outcomeResponse(outcome, cfg, "chat");
+    } catch (err) {
+      return failureResponse(err, retryAfterS);
+    }
+  };
+}

@@ -1,0 +1,3 @@
+import { chatHandler } from "./handler.ts";
+
+Deno.serve(chatHandler());

@@ -1,0 +1,3 @@
+import { enhanceHandler } from "./handler.ts";
+
+Deno.serve(enhanceHandler());
