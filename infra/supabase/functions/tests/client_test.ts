@@ -8,6 +8,7 @@ import { warmupHandler } from "../chat-worker-warmup/handler.ts";
 import { enhanceHandler } from "../enhance-prompt/handler.ts";
 import { parseWorkerError } from "../_shared/errors.ts";
 import {
+  anonToken,
   answer,
   API_KEY,
   call,
