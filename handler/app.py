@@ -17,10 +17,10 @@ from handler.http.openai_serving import OpenAIServing
 from handler.validation import check_input_size
 from shared.chat import ChatService, SystemPrompts
 from shared.chat.stream_guard import close_stream
-from shared.engine import Engine
+from shared.engine import Engine, Message
 from shared.enhance import EnhanceService, load_profiles
 from shared.errors import InvalidInput
-from shared.policy import ContentPolicy
+from shared.policy import ContentPolicy, ModelJudge
 from shared.settings import Settings
 from shared.store import MemoryStore, Store
 
@@ -40,6 +40,17 @@ def build_store(settings: Settings) -> Store:
     )
 
 
+def build_judge(settings: Settings, engine: Engine) -> ModelJudge | None:
+    """The policy's model judge (POLICY_JUDGE); the policy gets a callable, never the engine."""
+    if settings.policy_judge == "off" or (settings.policy_judge == "auto" and settings.model_path is None):
+        return None
+
+    async def ask(messages: list[tuple[str, str]]) -> float:
+        return await engine.judge([Message(role, content) for role, content in messages])  # type: ignore[arg-type]
+
+    return ModelJudge.of(ask, settings.policy_dir)
+
+
 def build_engine(settings: Settings) -> Engine:
     from shared.engine.transformers_engine import TransformersEngine
 
@@ -51,7 +62,7 @@ class Worker:
 
     def __init__(self, settings: Settings, engine: Engine, store: Store | None = None) -> None:
         store = store or build_store(settings)
-        policy = ContentPolicy(settings.adult_content_enabled, settings.policy_dir)
+        policy = ContentPolicy(settings.adult_content_enabled, settings.policy_dir, build_judge(settings, engine))
         chat = ChatService(engine, store, policy, settings, SystemPrompts())
         enhance = EnhanceService(engine, store, policy, settings, load_profiles(settings.profiles_file))
         self.ctx = WorkerContext(settings, engine, store, policy, chat, enhance)

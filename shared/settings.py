@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         None,
         description="Optional folder whose word lists extend the shipped ones and whose thresholds.json overrides.",
     )
+    policy_judge: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Model judge for the minor-safety line: one yes/no forward pass when a request is sexual or "
+        "adult and the word rules passed it. auto: on when MODEL_PATH names a model (production), off on the "
+        "embedded 135M model, whose judgement is too weak to rely on.",
+    )
 
     # --- limits ----------------------------------------------------------------
     # Checked before any tokenization or model work; the token checks against the context follow.
