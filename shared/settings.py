@@ -20,7 +20,8 @@ def _default_cache_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # An empty variable counts as unset (MODEL_PATH= is the embedded model, not the current folder).
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, env_ignore_empty=True)
 
     # --- model ---------------------------------------------------------------
     model_path: Path | None = Field(
