@@ -9,8 +9,9 @@ from typing import Any
 
 from handler.context import WorkerContext
 from handler.validation import admin_token_valid, parse, require_admin
-from shared.errors import InvalidInput, UnknownCommand
-from shared.schemas.common import NonBlank, WireModel
+from shared.errors import UnknownCommand
+from shared.schemas.common import Identifier, NonBlank, WireModel
+from shared.store import conversation_namespace
 
 VERSION = "0.1.0"
 
@@ -22,6 +23,8 @@ class AdminRequest(WireModel):
 
 
 async def health(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
+    if not ctx.store.probed:  # normally probed at start-up; never report an unchecked store as fine
+        await ctx.store.probe()
     store = ctx.store.health()
     loaded = ctx.engine.loaded
     problem = ctx.engine.problem  # e.g. the model thread stopped; the next job restarts it
@@ -68,24 +71,36 @@ async def cache_clear(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, 
     return {"success": True, "cache_cleared": cleared, "cache_size": stats.size}
 
 
-def _conversation_id(payload: dict[str, Any]) -> str:
-    cid = payload.get("conversation_id")
-    if not isinstance(cid, str) or not cid.strip():
-        raise InvalidInput("'conversation_id' is required", field="conversation_id")
-    return cid
+class ConversationRef(WireModel):
+    """A conversation is named by its id within the namespace chat used: user_id, else project_id, else none."""
+
+    conversation_id: Identifier
+    user_id: Identifier | None = None
+    project_id: Identifier | None = None
+
+    @property
+    def namespace(self) -> str:
+        return conversation_namespace(self.user_id, self.project_id)
 
 
 async def conversation_get(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     require_admin(ctx.settings, payload)
-    cid = _conversation_id(payload)
-    turns = await ctx.store.get_turns(cid, ctx.settings.max_history_turns)
-    return {"success": True, "conversation_id": cid, "turns": [t.to_dict() for t in turns]}
+    ref = parse(ConversationRef, payload)
+    stored = await ctx.store.get_turns(ref.namespace, ref.conversation_id, ctx.settings.max_history_turns)
+    out = {
+        "success": True,
+        "conversation_id": ref.conversation_id,
+        "namespace": ref.namespace,
+        "turns": [t.to_dict() for t in stored.turns],
+    }
+    return {**out, "warning": stored.warning} if stored.warning else out
 
 
 async def conversation_delete(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     require_admin(ctx.settings, payload)
-    cid = _conversation_id(payload)
-    return {"success": True, "conversation_id": cid, "deleted": await ctx.store.delete_conversation(cid)}
+    ref = parse(ConversationRef, payload)
+    deleted = await ctx.store.delete_conversation(ref.namespace, ref.conversation_id)
+    return {"success": True, "conversation_id": ref.conversation_id, "namespace": ref.namespace, "deleted": deleted}
 
 
 async def unload(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from shared.errors import AdultContentDisabled, InvalidInput
 from shared.policy import ContentPolicy
 from shared.schemas.chat import ChatRequest
 from shared.settings import Settings
-from shared.store import Store, Turn
+from shared.store import Store, Turn, conversation_namespace
 
 
 @dataclass
@@ -45,6 +46,7 @@ class _Prepared:
     context_type: str
     adult_mode: bool
     policy_texts: list[str]
+    history_warning: str | None = None
 
 
 class ChatService:
@@ -85,7 +87,7 @@ class ChatService:
         self._check_limits(request)
         stateful = request.conversation_history is None
         conversation_id = request.conversation_id or f"conv_{uuid.uuid4().hex[:16]}"
-        history = await self._history(request, conversation_id, stateful)
+        history, history_warning = await self._history(request, conversation_id, stateful)
         # Everything that can reach the model is checked: the caller's system prompt and every
         # turn (a minor stated 20 turns ago still counts). Adult-mode triggers come only from the
         # current message and indicators only from the user's side, never from assistant replies.
@@ -101,19 +103,23 @@ class ChatService:
         if system is None:
             system = self.prompts.default_for(request.context_type, adult_mode, found.adult_detected)
         params = self._params(request)
-        fitted = fit_history(self.engine, system, history, request.message, params.max_tokens)
+        # Off the event loop: tokenizing a maximum-size history takes seconds (health must stay responsive).
+        fitted = await asyncio.to_thread(fit_history, self.engine, system, history, request.message, params.max_tokens)
         context_type = "adult" if adult_mode and request.context_type == "general" else request.context_type
-        return _Prepared(request, conversation_id, stateful, fitted, params, context_type, adult_mode, texts)
+        return _Prepared(
+            request, conversation_id, stateful, fitted, params, context_type, adult_mode, texts, history_warning
+        )
 
     async def _finish(
         self, prep: _Prepared, text: str, completion_tokens: int, finish_reason: str, started: float
     ) -> ChatReply:
         self._check_output(prep, text, "output")
-        warnings: list[str] = []
+        warnings: list[str] = [prep.history_warning] if prep.history_warning else []
         if prep.stateful:
             now = time.time()
             turns = [Turn("user", prep.request.message, now), Turn("assistant", text, now)]
-            await self.store.append_turns(prep.conversation_id, turns)
+            namespace = conversation_namespace(prep.request.user_id, prep.request.project_id)
+            await self.store.append_turns(namespace, prep.conversation_id, turns)
             health = self.store.health()
             if health.shared and health.warning:  # shared store degraded: turns kept locally for now
                 warnings.append(health.warning)
@@ -138,11 +144,15 @@ class ChatService:
         # The reply is judged together with what led to it: a cross-combination is refused too.
         self.policy.enforce([*prep.policy_texts, text], action="chat", stage=stage)
 
-    async def _history(self, request: ChatRequest, conversation_id: str, stateful: bool) -> list[Message]:
+    async def _history(
+        self, request: ChatRequest, conversation_id: str, stateful: bool
+    ) -> tuple[list[Message], str | None]:
+        """The turns the model may see, and a warning when the shared store lost some of them."""
         if not stateful:
-            return [Message(item.speaker, item.content) for item in request.conversation_history or []]
-        turns = await self.store.get_turns(conversation_id, self.settings.max_history_turns)
-        return [Message(t.role, t.content) for t in turns]
+            return [Message(item.speaker, item.content) for item in request.conversation_history or []], None
+        namespace = conversation_namespace(request.user_id, request.project_id)  # never another caller's turns
+        stored = await self.store.get_turns(namespace, conversation_id, self.settings.max_history_turns)
+        return [Message(t.role, t.content) for t in stored.turns], stored.warning
 
     def _check_limits(self, request: ChatRequest) -> None:
         s = self.settings

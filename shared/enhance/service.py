@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from shared.settings import Settings
 from shared.store import Store
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # v2: exact prompts in the key (v1 normalised them and served another caller's body)
 LEGACY_FIELDS = (
     "success",
     "original_prompt",
@@ -118,15 +117,18 @@ class EnhanceService:
             )
 
     def cache_key(self, req: EnhanceRequest, profile: Profile, adult_mode: bool) -> str:
+        # Exact texts: a cached body carries its caller's own prompt and tag split, so only the very same
+        # request may receive it. An absent system prompt and an empty one are different requests.
+        system = None if req.system_prompt is None else hashlib.sha256(req.system_prompt.encode()).hexdigest()
         digest = hashlib.sha256(
             json.dumps(
                 [
-                    " ".join(unicodedata.normalize("NFKC", req.prompt).split()),
+                    req.prompt,
                     req.job_type,
                     req.quality,
                     req.mode,
                     req.enhancement_type,
-                    hashlib.sha256((req.system_prompt or "").encode()).hexdigest(),
+                    system,
                     json.dumps(req.context, sort_keys=True) if req.context else "",
                     req.seed,
                     self.model_name,
@@ -259,7 +261,7 @@ class EnhanceService:
             "cache_size": stats.size,
             "cache_hits": stats.hits,
             "cache_misses": stats.misses,
-            "cache_shared": self.store.health().shared,
+            "cache_shared": self.store.health().shared and self.store.health().ok,  # false while degraded
             "model_status": "loaded" if self.engine.loaded else "not_loaded",
             "nsfw_optimization": "enabled" if self.policy.adult_enabled else "disabled",
             "policy": {"adult_content_enabled": self.policy.adult_enabled, "minor_safety": "always_on"},

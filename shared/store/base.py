@@ -2,20 +2,43 @@
 
 Two implementations: in-process (the embedded default) and Upstash Redis (shared by
 every worker). Services receive a Store; they never build one.
+
+Conversations live in a namespace (the caller's user, else project, else the default
+one): a job reads and appends only its own namespace's conversation with that id.
 """
 
 from __future__ import annotations
 
 import abc
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+DEFAULT_NAMESPACE = "default"
+
+
+def conversation_namespace(user_id: str | None, project_id: str | None) -> str:
+    """The namespace a conversation id lives in: per user when known, else per project, else shared.
+
+    The kind is part of the name, so a user and a project with the same id never meet.
+    """
+    if user_id:
+        return f"user:{user_id}"
+    if project_id:
+        return f"project:{project_id}"
+    return DEFAULT_NAMESPACE
+
+
+def new_turn_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
 class Turn:
     role: Literal["user", "assistant"]
     content: str
-    at: float = 0.0  # unix seconds
+    at: float = 0.0  # unix seconds; the order of exchanges across workers
+    id: str = field(default_factory=new_turn_id)  # written once: a re-sent turn with a known id is skipped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -25,7 +48,22 @@ class Turn:
         role = data.get("role")
         if role not in ("user", "assistant") or not isinstance(data.get("content"), str):
             raise ValueError("malformed turn")
-        return cls(role, data["content"], float(data.get("at") or 0.0))
+        return cls(role, data["content"], float(data.get("at") or 0.0), str(data.get("id") or new_turn_id()))
+
+
+def whole_exchanges(turns: list[Turn], limit: int) -> list[Turn]:
+    """The last `limit` turns, less any leading assistant turns: history starts with a question."""
+    kept = turns[-limit:] if limit > 0 else []
+    start = 0
+    while start < len(kept) and kept[start].role != "user":
+        start += 1
+    return kept[start:]
+
+
+@dataclass
+class StoredHistory:
+    turns: list[Turn]
+    warning: str | None = None  # e.g. the shared store came back holding less than this worker had
 
 
 @dataclass
@@ -49,15 +87,15 @@ class Store(abc.ABC):
 
     # ---- conversations -------------------------------------------------------
     @abc.abstractmethod
-    async def append_turns(self, conversation_id: str, turns: list[Turn]) -> None:
-        """Append atomically; trims the oldest beyond the bound and refreshes the TTL."""
+    async def append_turns(self, namespace: str, conversation_id: str, turns: list[Turn]) -> None:
+        """Append whole exchanges atomically; trims the oldest exchanges beyond the bound, refreshes the TTL."""
 
     @abc.abstractmethod
-    async def get_turns(self, conversation_id: str, limit: int) -> list[Turn]:
-        """The last `limit` turns, oldest first."""
+    async def get_turns(self, namespace: str, conversation_id: str, limit: int) -> StoredHistory:
+        """At most the last `limit` turns, oldest first, starting with a user turn."""
 
     @abc.abstractmethod
-    async def delete_conversation(self, conversation_id: str) -> bool: ...
+    async def delete_conversation(self, namespace: str, conversation_id: str) -> bool: ...
 
     # ---- enhancement cache ---------------------------------------------------
     @abc.abstractmethod
@@ -74,5 +112,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def cache_stats(self) -> CacheStats: ...
 
+    # ---- health ----------------------------------------------------------------
     @abc.abstractmethod
     def health(self) -> StoreHealth: ...
+
+    @property
+    def probed(self) -> bool:
+        """Whether the backend has been checked at least once (health probes it otherwise)."""
+        return True
+
+    async def probe(self) -> None:
+        """Check the backend now; the result shows in `health()`. In-process state needs no check."""
+        return None
+
+    def check_at_start(self) -> None:
+        """Probe once at start-up, before the first job (called outside any event loop)."""
+        return None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any
 
-from shared.store.base import CacheStats, Store, StoreHealth, Turn
+from shared.store.base import CacheStats, Store, StoredHistory, StoreHealth, Turn, whole_exchanges
+
+ConversationKey = tuple[str, str]  # (namespace, conversation id)
 
 
 class MemoryStore(Store):
@@ -20,41 +22,48 @@ class MemoryStore(Store):
         cache_ttl_s: float = 24 * 3600,
         max_conversations: int = 10_000,
     ) -> None:
-        self.max_turns = max_turns
+        self.max_turns = max_turns  # 0 keeps no history at all
         self.conversation_ttl_s = conversation_ttl_s
         self.cache_size = cache_size
         self.cache_ttl_s = cache_ttl_s
         self.max_conversations = max_conversations
-        # conversation id -> (turns, last write); ordered by last write for eviction
-        self._conversations: OrderedDict[str, tuple[deque[Turn], float]] = OrderedDict()
+        # (namespace, id) -> (turns, last write); ordered by last write for eviction
+        self._conversations: OrderedDict[ConversationKey, tuple[list[Turn], float]] = OrderedDict()
         self._cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
         self._hits = 0
         self._misses = 0
 
     # ---- conversations -------------------------------------------------------
-    async def append_turns(self, conversation_id: str, turns: list[Turn]) -> None:
-        now = time.time()
-        entry = self._live_conversation(conversation_id, now)
-        history = entry[0] if entry else deque(maxlen=self.max_turns or None)
-        history.extend(turns)
-        self._conversations[conversation_id] = (history, now)
-        self._conversations.move_to_end(conversation_id)
+    async def append_turns(self, namespace: str, conversation_id: str, turns: list[Turn]) -> None:
+        key = (namespace, conversation_id)
+        entry = self._live_conversation(key, time.time())
+        self.replace_turns(namespace, conversation_id, (entry[0] if entry else []) + turns)
+
+    def replace_turns(self, namespace: str, conversation_id: str, turns: list[Turn]) -> None:
+        """Hold exactly `turns` (bounded to whole exchanges); the shared store uses it to mirror Redis."""
+        if self.max_turns <= 0:
+            return
+        key = (namespace, conversation_id)
+        kept = whole_exchanges(turns, self.max_turns)
+        if not kept:
+            self._conversations.pop(key, None)
+            return
+        self._conversations[key] = (kept, time.time())
+        self._conversations.move_to_end(key)
         while len(self._conversations) > self.max_conversations:
             self._conversations.popitem(last=False)
 
-    async def get_turns(self, conversation_id: str, limit: int) -> list[Turn]:
-        entry = self._live_conversation(conversation_id, time.time())
-        if entry is None or limit <= 0:
-            return []
-        return list(entry[0])[-limit:]
+    async def get_turns(self, namespace: str, conversation_id: str, limit: int) -> StoredHistory:
+        entry = self._live_conversation((namespace, conversation_id), time.time())
+        return StoredHistory(whole_exchanges(entry[0], limit) if entry else [])
 
-    async def delete_conversation(self, conversation_id: str) -> bool:
-        return self._conversations.pop(conversation_id, None) is not None
+    async def delete_conversation(self, namespace: str, conversation_id: str) -> bool:
+        return self._conversations.pop((namespace, conversation_id), None) is not None
 
-    def _live_conversation(self, conversation_id: str, now: float) -> tuple[deque[Turn], float] | None:
-        entry = self._conversations.get(conversation_id)
+    def _live_conversation(self, key: ConversationKey, now: float) -> tuple[list[Turn], float] | None:
+        entry = self._conversations.get(key)
         if entry is not None and now - entry[1] > self.conversation_ttl_s:
-            del self._conversations[conversation_id]
+            del self._conversations[key]
             return None
         return entry
 

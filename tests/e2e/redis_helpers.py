@@ -26,19 +26,29 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 class RedisServer:
-    """A private, throw-away redis-server (so a test can stop and restart it)."""
+    """A private, throw-away redis-server (so a test can stop and restart it).
 
-    def __init__(self, port: int | None = None) -> None:
+    With `data_dir` it keeps its data in an append-only file synced on every write, so a
+    restart on the same port and folder comes back with everything; without, it comes back empty.
+    """
+
+    def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         self.port = port or free_port()
+        self.data_dir = data_dir
+        durable = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data_dir)] if data_dir else []
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *durable],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         _wait_port(self.port)
+
+    def restart(self) -> None:
+        """Start again on the same port (and folder, when durable)."""
+        self.proc = RedisServer(self.port, self.data_dir).proc
 
     @property
     def url(self) -> str:

@@ -91,11 +91,11 @@ def test_fifty_turns_from_two_workers_at_once(two_workers: tuple[LocalApi, Local
 
 
 # ---- faults, in-process workers on the real SDK and bridge ------------------------------
-def _worker(bridge_url: str, token: str, **extra: Any) -> tuple[Worker, FakeEngine]:
+def _worker(bridge_url: str, token: str, prefix: str | None = None, **extra: Any) -> tuple[Worker, FakeEngine]:
     settings = load_settings(
         upstash_redis_rest_url=bridge_url,
         upstash_redis_rest_token=token,
-        redis_key_prefix=f"fault-{uuid.uuid4().hex[:8]}",
+        redis_key_prefix=prefix or f"fault-{uuid.uuid4().hex[:8]}",
         admin_token=ADMIN,
         **extra,
     )
@@ -122,13 +122,16 @@ def test_redis_stopped_mid_run_then_written_back(tmp_path: Path) -> None:
         assert enhanced["success"] and "shared state unavailable" in enhanced["warning"]
         health = _run(worker, {"action": "health"})
         assert health["status"] == "degraded" and health["store"]["pending_turns"] == 2
-        server = RedisServer(port=server.port)  # Redis returns (empty: it keeps nothing on disk)
+        server = RedisServer(port=server.port)  # Redis returns empty (it keeps nothing on disk): "before" is lost
         time.sleep(0.6)
         after = _run(worker, {**chat, "message": "after"})
-        assert "warnings" not in after
+        assert after["warnings"] == [
+            "the shared store holds 2 fewer turns of this conversation than this worker had (Redis lost data, "
+            "or the conversation was deleted); serving the shared store's"
+        ]
+        assert after["history_turns_used"] == 2  # the written-back "during" exchange
         assert _run(worker, {"action": "health"})["store"]["pending_turns"] == 0
-        stored = bridge.command("LRANGE", f"{worker.ctx.settings.redis_key_prefix}:v1:conv:outage", 0, -1)
-        assert [t.split('"content": ')[1].split(",")[0] for t in stored][::2] == ['"during"', '"after"']
+        assert _stored_users(bridge, worker.ctx.settings.redis_key_prefix, "outage") == ["during", "after"]
     finally:
         bridge.stop()
         server.stop()
@@ -184,3 +187,44 @@ def test_garbage_and_rate_limits_degrade_to_worker_memory() -> None:
     assert first["success"] and second["success"] and second["history_turns_used"] == 2
     assert _run(worker, {"action": "enhance", "prompt": "castle"})["success"]
     assert store.health().ok is False
+
+
+def _stored_users(bridge: Bridge, prefix: str, cid: str, **scope: str) -> list[str]:
+    """The user turns Redis holds for a conversation, read by a fresh worker (nothing in its memory)."""
+    reader, _ = _worker(bridge.url, TOKEN, prefix=prefix)
+    out = _run(
+        reader,
+        {"action": "admin", "command": "conversation_get", "conversation_id": cid, "admin_token": ADMIN, **scope},
+    )
+    turns = out["turns"]
+    assert [t["role"] for t in turns] == ["user", "assistant"] * (len(turns) // 2)  # whole exchanges, in order
+    return [t["content"] for t in turns[::2]]
+
+
+def test_write_back_after_recovery_races_neither_into_duplicates_nor_errors(tmp_path: Path) -> None:
+    """Six chats on one conversation right after Redis returns: the pending turns are written once."""
+    server = RedisServer(data_dir=tmp_path)
+    bridge = Bridge(server.url, TOKEN, tmp_path / "b.log")
+    prefix = f"race-{uuid.uuid4().hex[:8]}"
+    try:
+        worker, _ = _worker(bridge.url, TOKEN, prefix, redis_timeout_s=1.0, redis_retry_after_s=0.3)
+        chat = {"action": "chat", "conversation_id": "r", "max_tokens": 2}
+
+        async def scenario() -> list[dict[str, Any]]:
+            assert "warnings" not in await worker.handle({"input": {**chat, "message": "before"}})
+            server.stop()
+            for text in ("during-1", "during-2"):
+                assert (await worker.handle({"input": {**chat, "message": text}}))["success"]
+            server.restart()
+            await asyncio.sleep(0.4)  # past the back-off: the next calls reach Redis again
+            jobs = [worker.handle({"input": {**chat, "message": f"after-{i}"}}) for i in range(6)]
+            return list(await asyncio.gather(*jobs))
+
+        outs = asyncio.run(scenario())
+        assert [o.get("error_code") for o in outs] == [None] * 6
+        users = _stored_users(bridge, prefix, "r")
+        assert users[:3] == ["before", "during-1", "during-2"]
+        assert sorted(users[3:]) == [f"after-{i}" for i in range(6)]
+    finally:
+        bridge.stop()
+        server.stop()

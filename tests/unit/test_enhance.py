@@ -86,7 +86,7 @@ def test_cache_hit_returns_identical_body(worker: Worker, fake: FakeEngine) -> N
     fake.default = GOOD_TAGS
     first = enhance(worker, "woman in a red dress", seed=7)
     calls = len(fake.history)
-    second = enhance(worker, "woman   in a red dress", seed=7)
+    second = enhance(worker, "woman in a red dress", seed=7)
     assert len(fake.history) == calls  # no model call on a hit
     assert first.pop("cache_hit") is False and second.pop("cache_hit") is True
     assert first == second
@@ -99,6 +99,26 @@ def test_cache_hit_returns_identical_body(worker: Worker, fake: FakeEngine) -> N
     cleared = run(worker, {"action": "admin", "command": "cache_clear", "admin_token": ADMIN})
     assert cleared["cache_cleared"] == 3 and cleared["cache_size"] == 0
     assert enhance(worker, "woman in a red dress", seed=7)["cache_hit"] is False
+
+
+@pytest.mark.parametrize("variant", ["woman   in a red dress", "woman\u3000in a red dress", " woman in a red dress\t"])
+def test_whitespace_variants_get_their_own_original_prompt(worker: Worker, fake: FakeEngine, variant: str) -> None:
+    """The cached body is the answer to exactly its request: a variant never receives another caller's body."""
+    fake.default = GOOD_TAGS
+    first = enhance(worker, "woman in a red dress", seed=7)
+    again = enhance(worker, variant, seed=7)
+    assert first["original_prompt"] == "woman in a red dress" and again["original_prompt"] == variant
+    assert enhance(worker, variant, seed=7) == {**again, "cache_hit": True}  # its own body, now a hit
+
+
+def test_absent_and_empty_system_prompt_are_different_requests(worker: Worker, fake: FakeEngine) -> None:
+    fake.default = GOOD_TAGS
+    empty = enhance(worker, "woman in a red dress", seed=7, system_prompt="")
+    absent = enhance(worker, "woman in a red dress", seed=7)
+    assert empty["cache_hit"] is False and absent["cache_hit"] is False
+    assert fake.history[-1].messages[0].content != ""  # the absent one got the profile's prompt
+    assert enhance(worker, "woman in a red dress", seed=7, system_prompt="") == {**empty, "cache_hit": True}
+    assert enhance(worker, "woman in a red dress", seed=7) == {**absent, "cache_hit": True}
 
 
 def test_fallback_results_are_not_cached(make_worker: Any) -> None:

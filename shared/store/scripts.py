@@ -1,0 +1,81 @@
+"""Lua scripts run atomically by Redis: one round trip each, no interleaving with other workers."""
+
+from __future__ import annotations
+
+# Append turns (user, assistant pairs) exactly once and in order.
+# KEYS: [1] the conversation list, [2] its seen-ids sorted set (turn id -> at).
+# ARGV: ttl, max turns, ids to remember, then (id, at, json) for each turn.
+# - A turn whose id is already known is skipped: a write that timed out but landed, sent again.
+# - An exchange older than the list's tail (held by a worker while Redis was away) is inserted
+#   before the first newer exchange, so the list stays ordered by the time of each exchange.
+# - The list keeps the last `max` turns, then drops leading assistant turns: whole exchanges only.
+APPEND = """
+local ttl, max, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local written, pivot = 0, false
+for i = 4, #ARGV, 3 do
+  local id, at, item = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  if not redis.call('ZSCORE', KEYS[2], id) then
+    if cjson.decode(item).role == 'user' then
+      pivot = false
+      local j = -1
+      while true do
+        local other = redis.call('LINDEX', KEYS[1], j)
+        if not other then break end
+        local turn = cjson.decode(other)
+        if tonumber(turn.at) <= at then break end
+        if turn.role == 'user' then pivot = other end
+        j = j - 1
+      end
+    end
+    if pivot then
+      redis.call('LINSERT', KEYS[1], 'BEFORE', pivot, item)
+    else
+      redis.call('RPUSH', KEYS[1], item)
+    end
+    redis.call('ZADD', KEYS[2], at, id)
+    written = written + 1
+  end
+end
+redis.call('LTRIM', KEYS[1], -max, -1)
+while true do
+  local first = redis.call('LINDEX', KEYS[1], 0)
+  if not first or cjson.decode(first).role == 'user' then break end
+  redis.call('LPOP', KEYS[1])
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -keep - 1)
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+return written
+"""
+
+# GET with LRU bookkeeping and shared hit/miss counters in one round trip.
+CACHE_GET = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1]); redis.call('INCR', KEYS[3])
+else
+  redis.call('ZREM', KEYS[2], KEYS[1]); redis.call('INCR', KEYS[4])
+end
+return v
+"""
+
+# SET with TTL, index it, drop index entries idle past the TTL, evict least recently used beyond the bound.
+CACHE_PUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3] - ARGV[2])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if excess > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  for _, k in ipairs(old) do redis.call('DEL', k) end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
+return 1
+"""
+
+CACHE_CLEAR = """
+local keys = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, k in ipairs(keys) do redis.call('DEL', k) end
+redis.call('DEL', KEYS[1])
+return #keys
+"""
