@@ -158,8 +158,8 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, description="HTTP mode: larger request bodies are refused with 413."
     )
-    test_only_load_delay_s: float = Field(
-        0.0, ge=0, le=600, description="Tests only: HTTP mode waits this long before loading the model."
+    test_only_load_gate: Path | None = Field(
+        None, description="Tests only: HTTP mode waits until this file exists before loading the model."
     )
 
     @model_validator(mode="after")

@@ -18,8 +18,9 @@ def serve(worker: Worker, process_started: float) -> int:
     settings = worker.ctx.settings
 
     async def prepare() -> None:
-        if settings.test_only_load_delay_s:
-            await asyncio.sleep(settings.test_only_load_delay_s)
+        gate = settings.test_only_load_gate
+        while gate is not None and not gate.exists():  # lets a test see /ping before the model is ready
+            await asyncio.sleep(0.1)
         await asyncio.to_thread(worker.ctx.engine.load)
         if settings.torch_compile:  # pay the compile before /ping says ready
             await worker.handle({"id": "startup", "input": {"action": "warmup"}})
