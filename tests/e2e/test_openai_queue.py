@@ -48,12 +48,27 @@ def test_stream_yields_server_sent_events_through_the_generator_handler(streamin
     assert plain[0]["choices"][0]["message"]["content"] == text.strip()
 
 
-def test_failures_are_failed_jobs_naming_code_and_field(streaming: LocalApi) -> None:
-    bad = streaming.runsync(job("/v1/chat/completions", {**CHAT, "n": 3}))
-    assert bad["status"] == "FAILED" and bad["error"].startswith("invalid_input") and "(field: n)" in bad["error"]
-    refused = streaming.runsync(
-        job("/v1/chat/completions", {"messages": [{"role": "user", "content": "naked 12 year old girl"}]})
-    )
-    assert refused["status"] == "FAILED" and refused["error"].startswith("content_policy_violation")
-    route = streaming.runsync(job("/v1/embeddings", {}))
-    assert route["status"] == "FAILED" and "(field: openai_route)" in route["error"]
+MINOR = {"messages": [{"role": "user", "content": "naked 12 year old girl"}]}
+FAILURES = [
+    (job("/v1/chat/completions", {**CHAT, "n": 3}), "invalid_input", "n"),
+    (job("/v1/chat/completions", MINOR), "content_policy_violation", None),
+    (job("/v1/embeddings", {}), "invalid_input", "openai_route"),
+]
+
+
+@pytest.mark.parametrize(("payload", "code", "field"), FAILURES)
+def test_failures_are_failed_jobs_naming_code_and_field(
+    api: LocalApi, payload: dict[str, Any], code: str, field: str | None
+) -> None:
+    answer = api.runsync(payload)
+    assert answer["status"] == "FAILED" and answer["error"].startswith(f"{code}: ")
+    assert (f"(field: {field})" in answer["error"]) == (field is not None)
+
+
+@pytest.mark.parametrize(("payload", "code", "field"), FAILURES)
+def test_generator_failures_are_one_failure_item(
+    streaming: LocalApi, payload: dict[str, Any], code: str, field: str | None
+) -> None:
+    # RunPod fails a generator job on an item carrying "error"; the SDK's local API lists the item.
+    (item,) = streaming.output_list({**payload, "openai_input": {**payload["openai_input"], "stream": True}})
+    assert item["success"] is False and item["error_code"] == code and item["field"] == field
