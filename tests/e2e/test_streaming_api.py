@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,7 +26,7 @@ def test_chat_stream_yields_deltas_then_the_final_output(streaming: LocalApi) ->
     deltas, final = items[:-1], items[-1]
     assert len(deltas) >= 3 and all(set(d) == {"delta"} for d in deltas)
     assert final["success"] is True
-    assert "".join(d["delta"] for d in deltas).strip() == final["response"]
+    assert "".join(d["delta"] for d in deltas) == final["response"]
 
 
 def test_other_jobs_yield_exactly_one_item(streaming: LocalApi) -> None:
@@ -42,3 +44,37 @@ def test_run_then_stream_endpoint(streaming: LocalApi) -> None:
     answer = requests.post(f"{streaming.url}/stream/{job['id']}", timeout=120).json()
     assert answer["status"] == "COMPLETED"
     assert answer["stream"][-1]["output"]["success"] is True
+
+
+# ---- a refusal mid-reply -------------------------------------------------------------------
+# A test-only POLICY_DIR makes ordinary words the model writes a few sentences into its greedy
+# story count as sexual terms; the message names a minor ("kid"), so a reply with them is refused.
+STORY = {"action": "chat", "message": "Write a long story for my kid about a dragon.", "temperature": 0.0}
+REFUSED = ("magnificent", "creature", "scales")
+
+
+@pytest.fixture(scope="module")
+def refusing(start_api: Callable[..., LocalApi], tmp_path_factory: pytest.TempPathFactory) -> LocalApi:
+    policy_dir: Path = tmp_path_factory.mktemp("policy")
+    (policy_dir / "sexual_terms.txt").write_text("\n".join(REFUSED) + "\n", encoding="utf-8")
+    return start_api(STREAM_ENABLED="true", POLICY_DIR=str(policy_dir))
+
+
+def tokens_generated(api: LocalApi) -> int:
+    (info,) = api.output_list({"action": "model_info"})
+    return int(info["load"]["scheduler"]["tokens_generated"])
+
+
+def test_a_refused_word_never_leaves_and_generation_stops(refusing: LocalApi) -> None:
+    max_tokens = 160
+    before = tokens_generated(refusing)
+    items: list[dict[str, Any]] = refusing.output_list({**STORY, "stream": True, "max_tokens": max_tokens})
+    deltas, last = items[:-1], items[-1]
+    sent = "".join(d["delta"] for d in deltas).lower()
+    assert all(set(d) == {"delta"} for d in deltas)
+    assert not any(word in sent for word in REFUSED)
+    assert last["success"] is False and last["error_code"] == "content_policy_violation"
+    # One more job through the one model thread: the refused row has finished or stopped by now.
+    (hi,) = refusing.output_list({"action": "chat", "message": "Hi", "max_tokens": 4})
+    generated = tokens_generated(refusing) - before - hi["usage"]["completion_tokens"]
+    assert generated < max_tokens // 2  # the words come about 25 tokens in; the row stopped there
