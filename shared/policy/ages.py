@@ -21,7 +21,11 @@ _GLUED = re.compile(r"^(\d{1,2})(yo|yr|yrs|y|yearold|yearsold|sai|歳|才|岁)$"
 _ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th|e|eme|er|re|o|a|º|ª)$")
 _CJK_AGE = re.compile(r"([0-9]{1,2}|[一二三四五六七八九十]{1,3})\s*(?:歳|才|岁|さい)")
 _CJK_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
-_LORA_YOUNGER = re.compile(r"<lora:[^>:]*(?:age|young|old|slider)[^>:]*:\s*-\s*\d")
+# An age slider pulled down, or any LoRA named for youth ('<lora:youngify:0.9>').
+_LORA_YOUNGER = re.compile(
+    r"<lora:[^>:]*(?:age|old|slider)[^>:]*:\s*-\s*\d|<lora:[^>:]*(?:young|child|kid|loli|shota|teen|petite)[^>]*>"
+)
+_CLASS_OF = re.compile(r"\b(?:class of|graduat\w*(?: in)?|abitur|bac)\s*'?((?:20)?\d\d)\b")
 _BORN = re.compile(r"\b(?:born|b|nacid[ao]|nee?|geboren|nascid[ao]|nat[ao]|родил\w*)\b\D{0,14}?((?:19|20)\d\d)\b")
 _WEIGHTED_YOUNG = re.compile(r"\(\s*(?:young|younger|youthful|aged down|de-aged)\s*:\s*(1\.[3-9]|[2-9])")
 
@@ -68,6 +72,10 @@ class AgeRules:
         year = dt.date.today().year
         if any(0 <= year - int(m.group(1)) < self.adult_age for m in _BORN.finditer(text_base)):
             return True
+        for match in _CLASS_OF.finditer(text_base):  # graduates from school in a year still to come
+            grad = int(match.group(1)) + (2000 if len(match.group(1)) == 2 else 0)
+            if 0 < grad - year <= 12:
+                return True
         tokens = _TOKEN.findall(text_base)
         return any(self._minor_at(tokens, i) for i in range(len(tokens)))
 
@@ -81,7 +89,7 @@ class AgeRules:
             if level <= 12 and nxt in self.grade | self.class_words:
                 return True
         glued = _GLUED.match(word)
-        age = int(glued.group(1)) if glued else self._number(word, t[i - 1] if i else "")
+        age = int(glued.group(1)) if glued else self._number(word, self._cue_before(t, i))
         if age is None:
             return False
         if t[i - 1 : i] and t[i - 1] in self.year | self.grade and age <= 12:

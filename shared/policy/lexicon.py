@@ -2,7 +2,10 @@
 
 A list file holds one word or phrase per line ('#' starts a comment); `name*.txt` files
 are read together (`minor_terms.txt`, `minor_terms.es.txt`, ...). A trailing '~' marks a
-term safe to fuzz: it also matches at edit distance 1 (terms of 5+ letters only). Latin
+term safe to fuzz: it also matches at edit distance 1 (terms of 5+ letters only); a
+trailing '*' makes a single word a stem that matches any word it starts (inflections,
+German compounds: 'nackt*' matches 'nacktfotos'). A phrase also matches written as one
+word ('middleschooler'). Latin
 and Cyrillic terms match on word boundaries with plurals folded; a phrase matches as a
 run of words; a term containing CJK or kana matches anywhere (those scripts have no
 spaces between words).
@@ -47,6 +50,7 @@ class Lexicon:
     squeezed: dict[str, str]  # doubled-letter key -> term, for keys of 4+ letters
     fuzzy: dict[str, str]  # one-deletion key -> fuzz-safe term
     cjk: re.Pattern[str] | None
+    stems: tuple[str, ...] = ()  # 'nackt*' -> 'nackt': matches words starting with it
 
     @classmethod
     def of(cls, terms: list[str]) -> Lexicon:
@@ -56,7 +60,11 @@ class Lexicon:
         squeezed: dict[str, str] = {}
         fuzzy: dict[str, str] = {}
         cjk: list[str] = []
+        stems: list[str] = []
         for line in terms:
+            if line.endswith("*"):
+                stems.extend(normalize.words(normalize.base(line[:-1]))[:1])
+                continue
             term, fuzz = (line[:-1].strip(), True) if line.endswith("~") else (line, False)
             if term.startswith("/"):
                 commands.append(normalize.base(term))
@@ -75,8 +83,11 @@ class Lexicon:
                         fuzzy[key] = single
             elif folded:
                 phrases.append(" ".join(folded))
+                glued = normalize.singular("".join(folded))
+                if len(glued) >= 8:
+                    singles.add(glued)
         pattern = re.compile("|".join(sorted(cjk, key=len, reverse=True))) if cjk else None
-        return cls(frozenset(singles), tuple(phrases), tuple(commands), squeezed, fuzzy, pattern)
+        return cls(frozenset(singles), tuple(phrases), tuple(commands), squeezed, fuzzy, pattern, tuple(stems))
 
     def find(self, scan: Scan) -> set[str]:
         found: set[str] = set()
@@ -95,6 +106,9 @@ class Lexicon:
         """The listed term `token` spells: exactly, with letters doubled, or one edit off a fuzz-safe term."""
         if token in self.singles:
             return token
+        for stem in self.stems:
+            if token.startswith(stem):
+                return stem
         key = normalize.squeeze(token)
         if key != token and key in self.squeezed:
             return self.squeezed[key]
@@ -108,7 +122,7 @@ class Lexicon:
     @property
     def longest(self) -> int:
         """Characters in the longest term, for stream hold-back."""
-        lengths = [len(t) for t in (*self.singles, *self.phrases, *self.commands)]
+        lengths = [len(t) for t in (*self.singles, *self.phrases, *self.commands, *self.stems)]
         if self.cjk is not None:
             lengths.append(max(len(p.replace("\\", "")) for p in self.cjk.pattern.split("|")))
         return max(lengths, default=0)

@@ -57,6 +57,13 @@ def skeleton(text_base: str) -> str:
     return "".join(c if c.isascii() or not c.isalpha() else _ascii_lookalike(c) for c in text_base)
 
 
+def skeleton_l(text_base: str) -> str:
+    """The skeleton with look-alikes of 'i' read as 'l' (palochka, dotless i): the I/l ambiguity."""
+    if text_base.isascii():
+        return text_base
+    return "".join(c if c.isascii() or not c.isalpha() else _ascii_lookalike(c).replace("i", "l") for c in text_base)
+
+
 def translit(text_base: str) -> str:
     return text_base if text_base.isascii() else anyascii(text_base).lower()
 
@@ -122,7 +129,7 @@ def readings(raw: str) -> list[str]:
     out: list[str] = []
     for text in [raw, *displayed(raw)]:
         b = base(text)
-        for view in (b, skeleton(b), translit(b)):
+        for view in (b, skeleton(b), skeleton_l(b), translit(b)):
             for candidate in (view, *leet(view)):
                 for v in (candidate, unstretched(candidate)):
                     if v is not None and v not in out:
