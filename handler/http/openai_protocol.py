@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from shared.errors import InvalidInput
 from shared.schemas.common import WireModel
@@ -71,11 +71,12 @@ class ChatCompletionRequest(WireModel):
     audio: Any = None
     modalities: list[str] | None = None
 
-    @model_validator(mode="after")
-    def _stop_list(self) -> ChatCompletionRequest:
-        if isinstance(self.stop, list) and len(self.stop) > 4:
+    @field_validator("stop")
+    @classmethod
+    def _stop_list(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(stop, list) and len(stop) > 4:
             raise ValueError("must hold at most 4 sequences")
-        return self
+        return stop
 
     @property
     def include_usage(self) -> bool:

@@ -341,5 +341,5 @@ def test_the_openai_prefix_serves_the_same_api(http: HttpWorker) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4, "stream": True}
     r = http.post("/openai/v1/chat/completions", body, stream=True)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-    events = [line for line in r.iter_lines(decode_unicode=True) if line]
+    events = [line.decode() for line in r.iter_lines() if line]
     assert events[-1] == "data: [DONE]" and all(e.startswith("data: ") for e in events)

@@ -37,7 +37,7 @@ def test_models_route(streaming: LocalApi) -> None:
 
 
 def test_stream_yields_server_sent_events_through_the_generator_handler(streaming: LocalApi) -> None:
-    events = streaming.output_list(job("/v1/chat/completions", {**CHAT, "stream": True}))
+    events: list[Any] = streaming.output_list(job("/v1/chat/completions", {**CHAT, "stream": True}))
     assert all(isinstance(e, str) and e.startswith("data: ") and e.endswith("\n\n") for e in events)
     assert events[-1] == "data: [DONE]\n\n"
     chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]

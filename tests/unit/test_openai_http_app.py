@@ -1,0 +1,257 @@
+"""HTTP mode's ASGI app and the queue's `openai_route` jobs on the fake engine (token-by-token
+streaming): the same outputs as the actions, statuses, guards, streams and the cancellation path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import Message, Scope
+
+from handler.app import Worker
+from handler.http.app import build_app
+from shared.errors import Overloaded
+from tests.conftest import ADMIN
+from tests.fakes.engine import FakeEngine, tokens_of
+
+LEAD = "It was a calm and sunny afternoon, the ducks were out on the pond, and after a long walk everyone got "
+TAIL = " in the fountain by the old oak trees while the band played on the grass until evening"
+VOLATILE = {"generation_time", "message_id", "uptime_s", "conversation_id", "total_time"}
+
+
+async def _ready() -> None:
+    return None
+
+
+def call(worker: Worker, method: str, path: str, **kw: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(worker, _ready))
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            return await client.request(method, path, **kw)
+
+    return asyncio.run(go())
+
+
+def stable(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if k not in VOLATILE}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "action", "body"),
+    [
+        ("POST", "/chat", "chat", {"message": "Tell me a story", "system_prompt": "You tell stories."}),
+        ("POST", "/enhance", "enhance", {"prompt": "beautiful woman", "job_type": "sdxl_image_fast"}),
+        ("POST", "/enhance/legacy", "enhance_legacy", {"prompt": "a cat", "job_type": "video_fast"}),
+        ("GET", "/enhancement/info", "enhancement_info", None),
+        ("GET", "/memory/status", "memory_status", None),
+        ("GET", "/model/info", "model_info", None),
+        ("POST", "/enhancement/cache/clear", "cache_clear", {"admin_token": ADMIN}),
+    ],
+)
+def test_seed_routes_answer_what_the_action_answers(
+    make_worker: Callable[..., Worker], method: str, path: str, action: str, body: dict[str, Any] | None
+) -> None:
+    over_http = call(make_worker(FakeEngine(default="a reply")), method, path, json=body)
+    queued = asyncio.run(
+        make_worker(FakeEngine(default="a reply")).handle({"id": "q", "input": {**(body or {}), "action": action}})
+    )
+    assert over_http.status_code == 200, over_http.text
+    assert stable(over_http.json()) == stable(queued)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code", "field"),
+    [
+        ("/chat", {"message": 5}, 400, "invalid_input", "message"),
+        ("/chat", {"message": "naked 12 year old"}, 422, "content_policy_violation", None),
+        ("/chat/unrestricted", {"message": "hi"}, 403, "adult_content_disabled", "unrestricted"),
+        ("/enhancement/cache/clear", {"admin_token": "wrong"}, 401, "unauthorized", "admin_token"),
+        ("/admin", {"command": "teleport", "admin_token": ADMIN}, 400, "unknown_command", "command"),
+    ],
+)
+def test_failures_have_the_status_that_fits_the_code(
+    worker: Worker, path: str, body: dict[str, Any], status: int, code: str, field: str | None
+) -> None:
+    r = call(worker, "POST", path, json=body)
+    assert r.status_code == status
+    assert r.json() == {"success": False, "error_code": code, "error": r.json()["error"], "field": field}
+
+
+def test_overloaded_is_503_with_retry_after_on_both_apis(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker(FakeEngine().enqueue(Overloaded("64 waiting"), Overloaded("64 waiting")))
+    seed = call(worker, "POST", "/chat", json={"message": "hi"})
+    oai = call(worker, "POST", "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert seed.status_code == oai.status_code == 503
+    assert seed.headers["Retry-After"] == oai.headers["Retry-After"] == "5"
+    assert seed.json()["error_code"] == oai.json()["error"]["code"] == "overloaded"
+
+
+def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine) -> None:
+    fake.unload()
+    assert call(worker, "GET", "/ping").status_code == 204
+    fake.load()
+    assert call(worker, "GET", "/ping").status_code == 200
+
+
+def test_bearer_token_guards_every_route_but_ping(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker(http_auth_token="s3cret")
+    assert call(worker, "GET", "/ping").status_code == 200
+    assert call(worker, "GET", "/health").json()["error_code"] == "unauthorized"
+    assert call(worker, "GET", "/v1/models").json()["error"]["code"] == "unauthorized"
+    assert call(worker, "GET", "/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert call(worker, "GET", "/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert call(worker, "GET", "/v1/models", headers={"X-Auth-Token": "s3cret"}).status_code == 200
+
+
+def test_body_limit_is_413_for_declared_and_chunked_bodies(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker(http_max_body_bytes=2048)
+    big = json.dumps({"message": "x" * 4000}).encode()
+    assert call(worker, "POST", "/chat", content=big).status_code == 413
+
+    async def chunks() -> Any:
+        for i in range(0, len(big), 500):
+            yield big[i : i + 500]
+
+    r = call(worker, "POST", "/v1/chat/completions", content=chunks())
+    assert r.status_code == 413 and r.json()["error"]["param"] == "body"
+    assert call(worker, "POST", "/chat", content=b"[1, 2]").json()["field"] == "body"
+
+
+def sse_events(text: str) -> list[str]:
+    return [block.removeprefix("data: ") for block in text.split("\n\n") if block]
+
+
+def test_stream_events_then_usage_then_done(worker: Worker, fake: FakeEngine) -> None:
+    fake.enqueue("one two three four")
+    body = {
+        "messages": [{"role": "user", "content": "count"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    r = call(worker, "POST", "/openai/v1/chat/completions", json=body)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1]) == "one two three four"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == len(
+        tokens_of("one two three four")
+    )
+
+
+def test_a_refusal_mid_stream_sends_no_refused_text(make_worker: Callable[..., Worker]) -> None:
+    fake = FakeEngine(token_chars=2).enqueue(LEAD + "naked" + TAIL)
+    body = {"messages": [{"role": "user", "content": "Tell me about my kid's afternoon at the park"}], "stream": True}
+    r = call(make_worker(fake), "POST", "/v1/chat/completions", json=body)
+    events = sse_events(r.text)
+    chunks = [json.loads(e) for e in events[:-2]]
+    sent = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert sent and LEAD.startswith(sent.rstrip()) and "na" not in sent[len(LEAD) - 5 :]
+    assert json.loads(events[-2])["error"]["code"] == "content_policy_violation" and events[-1] == "[DONE]"
+    assert fake.streams[-1].stopped
+
+
+def test_a_refused_input_is_an_error_before_any_event(worker: Worker) -> None:
+    body = {"messages": [{"role": "user", "content": "naked 12 year old"}], "stream": True}
+    r = call(worker, "POST", "/v1/chat/completions", json=body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "content_policy_violation"
+
+
+async def _disconnect_during(worker: Worker, path: str, body: dict[str, Any], until: Callable[[], bool]) -> None:
+    """Drive the ASGI app by hand: send the body, then hang up once `until()` holds."""
+    app = build_app(worker, _ready)
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+        while not until():
+            await asyncio.sleep(0.005)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    scope: Scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("w", 80),
+    }  # fmt: skip
+    await asyncio.wait_for(app(scope, receive, send), 10)
+
+
+class SlowEngine(FakeEngine):
+    """Records whether a non-streamed generation was cancelled while it ran."""
+
+    def __init__(self) -> None:
+        super().__init__(delay_s=30)
+        self.started = self.cancelled = False
+
+    async def generate(self, *args: Any, **kw: Any) -> Any:
+        self.started = True
+        try:
+            return await super().generate(*args, **kw)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+@pytest.mark.parametrize("path", ["/chat", "/v1/chat/completions"])
+def test_a_client_that_hangs_up_cancels_its_generation(make_worker: Callable[..., Worker], path: str) -> None:
+    engine = SlowEngine()
+    body = {"message": "hi"} if path == "/chat" else {"messages": [{"role": "user", "content": "hi"}]}
+    asyncio.run(_disconnect_during(make_worker(engine), path, body, lambda: engine.started))
+    assert engine.cancelled
+
+
+def test_a_client_that_hangs_up_mid_stream_stops_the_engine(make_worker: Callable[..., Worker]) -> None:
+    fake = FakeEngine(token_delay_s=0.01).enqueue(" ".join(["word"] * 200))
+    body = {"messages": [{"role": "user", "content": "talk"}], "stream": True}
+    asyncio.run(_disconnect_during(make_worker(fake), "/v1/chat/completions", body, lambda: bool(fake.streams)))
+    assert fake.streams[-1].stopped and fake.streams[-1].generated < fake.streams[-1].planned
+
+
+# ---- queue jobs with RunPod's OpenAI passthrough --------------------------------------------------
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def handle(worker: Worker, payload: dict[str, Any]) -> Any:
+    return asyncio.run(worker.handle({"id": "q", "input": payload}))
+
+
+def handle_stream(worker: Worker, payload: dict[str, Any]) -> list[Any]:
+    async def go() -> list[Any]:
+        return [item async for item in worker.handle_stream({"id": "q", "input": payload})]
+
+    return asyncio.run(go())
+
+
+def test_queue_completion_and_models(worker: Worker) -> None:
+    out = handle(worker, {"openai_route": "/v1/chat/completions", "openai_input": CHAT})
+    assert out["object"] == "chat.completion" and out["choices"][0]["message"]["content"] == "a friendly reply"
+    models = handle(worker, {"openai_route": "/v1/models"})
+    assert models["data"][0]["id"] == "fake"
+
+
+def test_queue_stream_needs_the_generator_handler(worker: Worker) -> None:
+    out = handle(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
+    assert out["error_code"] == "invalid_input" and out["field"] == "stream"
+    events = handle_stream(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
+    assert all(isinstance(e, str) and e.startswith("data: ") and e.endswith("\n\n") for e in events)
+    assert events[-1] == "data: [DONE]\n\n"
+
+
+def test_queue_openai_failures_are_the_usual_failure_output(worker: Worker) -> None:
+    out = handle(worker, {"openai_route": "/v1/chat/completions", "openai_input": "not an object"})
+    assert out["error_code"] == "invalid_input" and out["field"] == "body"
+    (item,) = handle_stream(worker, {"openai_route": "/v1/completions", "openai_input": CHAT})
+    assert item["error_code"] == "invalid_input" and item["field"] == "openai_route"
