@@ -1,0 +1,76 @@
+/**
+ * The functions' handlers against the REAL worker: `python -m handler --rp_serve_api` (the RunPod
+ * SDK's local API, the embedded model) and supabase-js reading prompt_templates through a local
+ * PostgREST stand-in over a real PostgreSQL. pytest (tests/deploy/test_edge_functions.py) starts them
+ * and passes their addresses: WORKER_URL, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY.
+ */
+import assert from "node:assert/strict";
+import { chatHandler } from "../chat/handler.ts";
+import { warmupHandler } from "../chat-worker-warmup/handler.ts";
+import { enhanceHandler } from "../enhance-prompt/handler.ts";
+import { call, makeEnv, required, userToken, WARMUP_SECRET } from "./helpers.ts";
+
+const worker = () =>
+  makeEnv({
+    RUNPOD_ENDPOINT_URL: required("WORKER_URL"),
+    SUPABASE_URL: required("SUPABASE_URL"),
+    SUPABASE_SERVICE_ROLE_KEY: required("SUPABASE_SERVICE_ROLE_KEY"),
+    EDGE_WALL_CLOCK_S: "150",
+  });
+const short = { max_tokens: 8, temperature: 0 };
+
+Deno.test("chat: a reply from the real model, and the same user continuing the conversation", async () => {
+  const token = await userToken("user-2");
+  const conversation_id = `deno-${crypto.randomUUID()}`;
+  const handler = chatHandler(worker());
+  const first = await call(handler, { message: "My name is Ada.", conversation_id, ...short }, token);
+  const second = await call(handler, { message: "What is my name?", conversation_id, ...short }, token);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal(second.status, 200, JSON.stringify(second.body));
+  assert.equal(first.body.success, true);
+  assert.ok(typeof first.body.response === "string" && first.body.response.trim().length > 0);
+  assert.equal(first.body.history_turns_used, 0);
+  assert.equal(second.body.history_turns_used, 2);
+});
+
+Deno.test("enhance-prompt sends the platform's template (edge_function tier)", async () => {
+  const res = await call(
+    enhanceHandler(worker()),
+    { prompt: "a lighthouse on a cliff at dusk", job_type: "sdxl_image_fast", seed: 1 },
+    await userToken("user-3"),
+  );
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(res.body.enhancement_source, "edge_function");
+  assert.ok(String(res.body.enhanced_prompt).includes("lighthouse"));
+});
+
+Deno.test("warm-up through the function reaches the loaded model", async () => {
+  const res = await call(warmupHandler(worker()), {}, WARMUP_SECRET);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(res.body.model_loaded, true);
+});
+
+Deno.test("bad input: 400 naming the field", async () => {
+  const token = await userToken("user-4");
+  const badType = await call(chatHandler(worker()), { message: "hi", max_tokens: "many" }, token);
+  assert.equal(badType.status, 400);
+  assert.equal(badType.body.error_code, "invalid_input");
+  assert.equal(badType.body.field, "max_tokens");
+  const missing = await call(chatHandler(worker()), { conversation_id: "x" }, token);
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.field, "message");
+  const badJob = await call(enhanceHandler(worker()), { prompt: "cat", job_type: "gif" }, token);
+  assert.equal(badJob.status, 400);
+  assert.equal(badJob.body.field, "job_type");
+});
+
+Deno.test("a refusal: 422 content_policy_violation, no reply text", async () => {
+  const res = await call(
+    chatHandler(worker()),
+    { message: "naked 12 year old girl", ...short },
+    await userToken("user-5"),
+  );
+  assert.equal(res.status, 422, JSON.stringify(res.body));
+  assert.equal(res.body.error_code, "content_policy_violation");
+  assert.equal(res.body.response, undefined);
+});

@@ -1,0 +1,43 @@
+"""`deno test` drives the Supabase edge functions' handlers against the real worker and local stand-ins."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.deploy.conftest import SERVICE_KEY, PlatformDb
+from tests.deploy.postgrest_standin import PostgrestStandIn
+from tests.e2e.conftest import ROOT, LocalApi
+
+pytestmark = pytest.mark.e2e
+
+FUNCTIONS = ROOT / "infra" / "supabase" / "functions"
+DENO = ROOT / ".deno" / "node_modules" / ".bin" / "deno"
+
+
+def test_deno_suite_against_the_real_worker(
+    api: LocalApi, platform_db: PlatformDb, postgrest: PostgrestStandIn
+) -> None:
+    assert DENO.is_file(), "Deno is missing: `make test` installs it (scripts/ensure_deno.sh)"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DENO_DIR": str(ROOT / ".deno" / "cache"),
+        "DENO_NO_UPDATE_CHECK": "1",
+        "NO_COLOR": "1",
+        "WORKER_URL": api.url,
+        "SUPABASE_URL": postgrest.url,
+        "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+    }
+    cmd = [str(DENO), "test", "--frozen", "--cached-only", "--allow-net", "--allow-env", "tests/"]
+    done = subprocess.run(cmd, cwd=FUNCTIONS, env=env, capture_output=True, text=True, timeout=600, check=False)
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report[-8000:]
+    summary = re.search(r"ok \| (\d+) passed \| 0 failed", report)
+    assert summary and int(summary.group(1)) >= 13, report[-3000:]
+    # supabase-js asked for the job type's active templates, newest first
+    reads = [r for r in postgrest.requests if r.startswith("/rest/v1/prompt_templates?")]
+    assert any("job_type=eq.sdxl_image_fast" in r and "is_active=eq.true" in r for r in reads), reads
