@@ -68,7 +68,7 @@ class ChatService:
         stops, and raises PolicyViolation: nothing more of the reply is sent."""
         started = time.perf_counter()
         prep = await self._prepare(request, force_adult)
-        guard = StreamGuard(lambda text: self._check_output(prep, text, "stream"), self.policy.holdback_chars)
+        guard = StreamGuard(lambda pieces: self._check_output(prep, pieces, "stream"), self.policy.holdback_chars)
         chunks = self.engine.stream(prep.fitted.messages, prep.params)
         try:
             async for item in chunks:
@@ -113,7 +113,7 @@ class ChatService:
     async def _finish(
         self, prep: _Prepared, text: str, completion_tokens: int, finish_reason: str, started: float
     ) -> ChatReply:
-        self._check_output(prep, text, "output")
+        self._check_output(prep, [text], "output")
         warnings: list[str] = [prep.history_warning] if prep.history_warning else []
         if prep.stateful:
             now = time.time()
@@ -140,9 +140,9 @@ class ChatService:
             warnings=warnings,
         )
 
-    def _check_output(self, prep: _Prepared, text: str, stage: str) -> None:
+    def _check_output(self, prep: _Prepared, reply: list[str], stage: str) -> None:
         # The reply is judged together with what led to it: a cross-combination is refused too.
-        self.policy.enforce([*prep.policy_texts, text], action="chat", stage=stage)
+        self.policy.enforce([*prep.policy_texts, *reply], action="chat", stage=stage)
 
     async def _history(
         self, request: ChatRequest, conversation_id: str, stateful: bool

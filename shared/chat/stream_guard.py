@@ -42,14 +42,16 @@ class StreamGuard:
     """Feed it the engine's deltas; it returns what may be sent now (possibly "")."""
 
     def __init__(
-        self, judge: Callable[[str], object], holdback_chars: int, holdback_words: int = HOLDBACK_WORDS
+        self, judge: Callable[[list[str]], object], holdback_chars: int, holdback_words: int = HOLDBACK_WORDS
     ) -> None:
-        self._judge = judge  # raises (PolicyViolation) when the text may not be sent
+        self._judge = judge  # judges the reply so far, given in pieces; raises PolicyViolation to stop
         self._chars, self._words = holdback_chars, holdback_words
         self.text = ""  # everything the engine produced so far
         self.released = ""  # what has been sent
         self._sent = 0  # index into `text` where the unsent part starts
         self._judged = 0  # length of the prefix of `text` judged last
+        self._sealed: list[str] = []  # judged pieces of the reply, see _seal
+        self._tail = 0  # where the piece after them starts
         self.checks = 0
 
     def feed(self, delta: str) -> str:
@@ -59,12 +61,13 @@ class StreamGuard:
         end = self._word_end()
         if end <= self._judged:
             return ""
-        self._judge(self.text[:end])
+        self._judge([*self._sealed, self.text[self._tail : end]])
         self.checks += 1
         self._judged = end
         cut = self._safe_end(end)
         if cut <= self._sent:
             return ""
+        self._seal(end, cut)
         out = self.text[self._sent : cut]
         self.released += out
         self._sent = cut
@@ -76,6 +79,15 @@ class StreamGuard:
             return final[len(self.released) :]
         log.warning("final text does not continue the streamed deltas; tail not sent")
         return ""
+
+    def _seal(self, end: int, cut: int) -> None:
+        """Keep a check's cost flat as the reply grows: a judged piece is kept as it is (the policy
+        caches what it found per text) and the next piece starts at `cut`, so it overlaps the last
+        one by the hold-back window. No term reaches back across `cut` (that is why it may be sent),
+        so every match lies whole inside one piece."""
+        if end - self._tail >= 3 * self._chars:
+            self._sealed.append(self.text[self._tail : end])
+            self._tail = cut
 
     def _word_end(self) -> int:
         """Length of `text` up to its last word boundary."""

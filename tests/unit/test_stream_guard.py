@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from shared.chat.stream_guard import HOLDBACK_WORDS, StreamGuard
@@ -13,7 +15,7 @@ POLICY = ContentPolicy(adult_enabled=False)
 
 
 def guard_for(context: str, chars: int = POLICY.holdback_chars, words: int = HOLDBACK_WORDS) -> StreamGuard:
-    return StreamGuard(lambda text: POLICY.enforce([context, text], action="chat", stage="stream"), chars, words)
+    return StreamGuard(lambda pieces: POLICY.enforce([context, *pieces], action="chat", stage="stream"), chars, words)
 
 
 def stream_until_refused(guard: StreamGuard, reply: str, token_chars: int = 2) -> str:
@@ -70,3 +72,23 @@ def test_the_judge_runs_once_per_completed_word_not_per_token() -> None:
     for token in tokens_of(reply, 2):
         guard.feed(token)
     assert guard.checks == 19  # the last word is whole only when the stream ends (finish's final check)
+
+
+def test_a_long_reply_is_judged_in_overlapping_pieces_of_bounded_size() -> None:
+    """A check's cost stays flat as the reply grows, and a term across a piece boundary is still found."""
+    judged: list[list[str]] = []
+
+    def judge(pieces: list[str]) -> None:
+        judged.append(pieces)
+        POLICY.enforce(["a naked portrait", *pieces], action="chat", stage="stream")
+
+    guard = StreamGuard(judge, POLICY.holdback_chars)
+    reply = " ".join(f"calm{i} sunny{i} afternoon{i}" for i in range(60)) + " with a little girl on the sofa"
+    sent = stream_until_refused(guard, reply)
+    assert "little" not in sent
+    pieces = judged[-1]
+    assert len(pieces) > 5 and max(len(p[-1]) for p in judged) <= 4 * POLICY.holdback_chars
+    spans = [(reply.index(p), reply.index(p) + len(p)) for p in pieces]  # the numbered words make each unique
+    assert spans[0][0] == 0 and "little girl" in pieces[-1]
+    for (_, end), (start, _) in itertools.pairwise(spans):  # each overlaps the next by the window
+        assert end - start >= POLICY.holdback_chars
