@@ -34,7 +34,8 @@ ENV MODEL_PATH=/runpod-volume/models/Qwen2.5-7B-Instruct \
     ATTN_IMPLEMENTATION=sdpa \
     MAX_CONTEXT_TOKENS=8192 \
     MODEL_CACHE_DIR=/runpod-volume/cache/chat-worker \
-    ADULT_CONTENT_ENABLED=false
+    ADULT_CONTENT_ENABLED=false \
+    HOST=0.0.0.0
 
 # Run as an unprivileged user.
 RUN useradd --create-home --uid 1000 worker && chown -R worker /app
