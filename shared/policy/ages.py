@@ -77,7 +77,11 @@ class AgeRules:
             if 0 < grad - year <= 12:
                 return True
         tokens = _TOKEN.findall(text_base)
-        return any(self._minor_at(tokens, i) for i in range(len(tokens)))
+        return any(self._minor_at(tokens, i) for i, w in enumerate(tokens) if self._may_count(w))
+
+    def _may_count(self, word: str) -> bool:
+        """Cheap pre-filter: only numbers, number words, ordinals and Roman numerals can state an age."""
+        return word[0].isdigit() or word in self.numbers or word in self.ordinals or bool(_ROMAN.match(word))
 
     def _minor_at(self, t: list[str], i: int) -> bool:
         word = t[i]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Lexicon:
     fuzzy: dict[str, str]  # one-deletion key -> fuzz-safe term
     cjk: re.Pattern[str] | None
     stems: tuple[str, ...] = ()  # 'nackt*' -> 'nackt': matches words starting with it
+    seen: dict[str, str | None] = field(default_factory=dict, compare=False)  # token -> term, bounded
 
     @classmethod
     def of(cls, terms: list[str]) -> Lexicon:
@@ -104,6 +105,14 @@ class Lexicon:
 
     def word(self, token: str) -> str | None:
         """The listed term `token` spells: exactly, with letters doubled, or one edit off a fuzz-safe term."""
+        if token in self.seen:
+            return self.seen[token]
+        if len(self.seen) > 50_000:
+            self.seen.clear()
+        hit = self.seen[token] = self._word(token)
+        return hit
+
+    def _word(self, token: str) -> str | None:
         if token in self.singles:
             return token
         for stem in self.stems:

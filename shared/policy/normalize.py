@@ -23,8 +23,9 @@ from confusable_homoglyphs import confusables
 
 _LEET_I = str.maketrans("013456789@$!|+€", "oieasgtbgasilte")
 _LEET_L = str.maketrans("013456789@$!|+€", "oleasgtbgasilte")
-_LEET_TOKEN = re.compile(r"[a-z0-9@$!|+€]*[a-z][a-z0-9@$!|+€]*")
-_HAS_LEET = re.compile(r"[0-9@$!|+€]")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!|+€]+")
+# Only tokens that mix letters with digits or symbols are read: 'k1d', '$exy' (not '12' or 'kid').
+_MIXED = re.compile(r"[a-z][0-9@$!|+€]|[0-9@$!|+€][a-z]")
 # Right-to-left override/embedding/isolate controls: what follows is displayed reversed.
 _RTL = re.compile("[\u202e\u202b\u2067\u200f\u061c]")
 _RTL_SEGMENT = re.compile("[\u202e\u202b\u2067]([^\u202c\u2069]*)")
@@ -38,6 +39,8 @@ _SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_]{_SEP}){{2,}}[^\W_](?![^\W_])")
 
 
 def base(text: str) -> str:
+    if text.isascii():  # no format characters, marks or compatibility forms to remove
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) not in _MARKS)
 
@@ -78,7 +81,7 @@ def displayed(raw: str) -> list[str]:
 
 def leet(text: str) -> list[str]:
     """The phrase with every letter/digit-mixed token read as letters; [] when nothing to read."""
-    if not _HAS_LEET.search(text):
+    if not _MIXED.search(text):
         return []
     out = []
     for table in (_LEET_I, _LEET_L):
@@ -90,7 +93,7 @@ def leet(text: str) -> list[str]:
 
 def _read_leet(match: re.Match[str], table: dict[int, int]) -> str:
     token = match.group(0)
-    return token.translate(table) if _HAS_LEET.search(token) else token
+    return token.translate(table) if _MIXED.search(token) else token
 
 
 def unstretched(text: str) -> str | None:
@@ -129,7 +132,7 @@ def readings(raw: str) -> list[str]:
     out: list[str] = []
     for text in [raw, *displayed(raw)]:
         b = base(text)
-        for view in (b, skeleton(b), skeleton_l(b), translit(b)):
+        for view in dict.fromkeys((b, skeleton(b), skeleton_l(b), translit(b))):
             for candidate in (view, *leet(view)):
                 for v in (candidate, unstretched(candidate)):
                     if v is not None and v not in out:

@@ -83,9 +83,10 @@ class ContentPolicy:
         self._findings = lru_cache(maxsize=4096)(self._read)
 
     def _read(self, text: str) -> _Findings:
-        scan = self.reader.scan(text)
+        readings = normalize.readings(text)
+        scan = self.reader.scan(text, readings)
         return _Findings(
-            minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in normalize.readings(text)),
+            minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in readings),
             protected=bool(self.protected.find(scan)),
             sexual=bool(self.sexual_terms.find(scan)),
             triggers=bool(self.triggers.find(scan)),

@@ -23,8 +23,8 @@ class Reader:
         self.vocab = core | fillers
         self.split = lru_cache(maxsize=8192)(self._split)
 
-    def scan(self, raw: str) -> Scan:
-        readings = normalize.readings(raw)
+    def scan(self, raw: str, readings: list[str] | None = None) -> Scan:
+        readings = normalize.readings(raw) if readings is None else readings
         lists: list[tuple[str, ...]] = []
         for reading in readings:
             tokens = self._unexempt([normalize.singular(w) for w in normalize.words(reading)])
@@ -47,13 +47,13 @@ class Reader:
     def _mended(self, tokens: tuple[str, ...], reading: str) -> tuple[str, ...]:
         """Words glued together split apart, words split apart joined, spaced letters joined."""
         out: list[str] = []
+        short = [len(t) <= _MAX_JOIN_PIECE for t in tokens] + [False, False]
         for i, token in enumerate(tokens):
-            pieces = self.split(token) if len(token) >= 2 * _MIN_PIECE and token not in self.vocab else None
-            out.extend(pieces or ())
-            for width in (2, 3):
-                group = tokens[i : i + width]
-                if len(group) == width and all(len(g) <= _MAX_JOIN_PIECE for g in group):
-                    glued = normalize.singular("".join(group))
+            if len(token) >= 2 * _MIN_PIECE and token not in self.vocab:
+                out.extend(self.split(token) or ())
+            if short[i] and short[i + 1]:
+                for width in (2, 3) if short[i + 2] else (2,):
+                    glued = normalize.singular("".join(tokens[i : i + width]))
                     if glued in self.core and len(glued) >= 4:
                         out.append(glued)
         for run in normalize.spaced_runs(reading):
