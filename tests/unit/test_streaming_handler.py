@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
+from tests.conftest import ADMIN, run
 from tests.fakes.engine import FakeEngine, tokens_of
 
 ASK = "Tell me about my kid's afternoon at the park"  # a minor is named; nothing sexual: the input passes
@@ -71,7 +72,8 @@ def test_a_refused_word_never_leaves_and_generation_stops(make_worker: Callable[
     fake = FakeEngine(token_chars=2)  # 'naked' arrives as ' na', 'ke', 'd'
     reply = LEAD + disguise + TAIL
     fake.enqueue(reply)
-    items = collect(make_worker(fake), {"action": "chat", "message": ASK, "stream": True})
+    worker = make_worker(fake)
+    items = collect(worker, {"action": "chat", "message": ASK, "stream": True, "conversation_id": "park"})
     deltas, last = items[:-1], items[-1]
     sent = "".join(d["delta"] for d in deltas)
     # What left is a prefix of the reply that ends before the word starts: no letter of it, in no delta.
@@ -84,6 +86,10 @@ def test_a_refused_word_never_leaves_and_generation_stops(make_worker: Callable[
     assert record.stopped and record.generated < record.planned
     # Stopped as soon as the word was whole (the next token ends it; the decoder runs a token ahead).
     assert record.generated <= through_word + 2
+    stored = run(
+        worker, {"action": "admin", "command": "conversation_get", "conversation_id": "park", "admin_token": ADMIN}
+    )
+    assert stored["turns"] == []  # a refused turn is not kept
 
 
 def test_refusal_is_the_same_without_streaming(make_worker: Callable[..., Worker]) -> None:
