@@ -53,7 +53,8 @@ create table public.prompt_templates (id serial primary key, job_type text not n
                                       is_active boolean not null default true, updated_at timestamptz default now());
 insert into public.prompt_templates (job_type, system_prompt, is_active, updated_at) values
   ('sdxl_image_fast', 'An older template that must not be used.', true, now() - interval '1 day'),
-  ('sdxl_image_fast', 'Platform template: rewrite the idea as ONE line of comma-separated tags (subject, setting, lighting, camera, style) for an image model. Keep every word the user wrote.', true, now()),
+  ('sdxl_image_fast', 'Platform template: rewrite the idea as ONE line of comma-separated tags (subject, setting, '
+                      'lighting, camera, style) for an image model. Keep every word the user wrote.', true, now()),
   ('sdxl_image_fast', 'An inactive template.', false, now() + interval '1 day');
 """
 

@@ -67,10 +67,10 @@ def _image_env(model: Path, cache: Path) -> dict[str, str]:
 
 
 def _handler_output(log: str) -> dict[str, Any]:
-    """The RunPod SDK's --test_input logs the handler's output as a Python repr."""
-    found = re.search(r"Handler output: (\{.*\})", log)
+    """The RunPod SDK's --test_input logs the job's result as a Python repr: {'output': {...}}."""
+    found = re.search(r"Job result: (\{.*\})", log)
     assert found, log[-3000:]
-    return dict(ast.literal_eval(found.group(1)))
+    return dict(ast.literal_eval(found.group(1))["output"])
 
 
 def test_image_venv_runs_a_chat_the_way_the_dockerfile_starts_it(
