@@ -92,6 +92,18 @@ def test_a_refused_word_never_leaves_and_generation_stops(make_worker: Callable[
     assert stored["turns"] == []  # a refused turn is not kept
 
 
+def test_a_refused_last_word_is_caught_by_the_final_check(make_worker: Callable[..., Worker]) -> None:
+    """A word that ends the reply is whole only at the end: the final check refuses it, the tail stays back."""
+    fake = FakeEngine(token_chars=2)
+    reply = LEAD + "naked"
+    fake.enqueue(reply)
+    items = collect(make_worker(fake), {"action": "chat", "message": ASK, "stream": True})
+    sent = "".join(d["delta"] for d in items[:-1])
+    assert sent and reply.startswith(sent) and len(sent) <= reply.index("naked")
+    assert items[-1]["error_code"] == "content_policy_violation"
+    assert fake.streams[-1].finished  # nothing to stop: the refusal came with the last token
+
+
 def test_refusal_is_the_same_without_streaming(make_worker: Callable[..., Worker]) -> None:
     """The stream refuses exactly what the final output check refuses."""
     fake = FakeEngine().enqueue(LEAD + "naked" + TAIL)
