@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from shared.engine.base import Message
+from shared.logs import content_log
 
 # Private-use code points: no chat template writes them, and the rendered text holds only
 # the template's own text and these marks (never caller text), so a split is unambiguous.
@@ -45,8 +46,11 @@ class PromptTokenizer:
         return self._template(messages, generation_prompt=True)
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:
-        """The input ids of the rendered prompt, caller text tokenized literally."""
-        return self._ids(messages, generation_prompt=True)
+        """The input ids of a job's prompt, caller text tokenized literally. Logged only to the
+        content log (DEBUG_LOG_CONTENT): tests read the ids the engine received from there."""
+        ids = self._ids(messages, generation_prompt=True)
+        content_log.debug("prompt ids: %s", ids)
+        return ids
 
     def head_ids(self, messages: list[Message]) -> list[int]:
         """Ids of every message but the last, without a generation prompt: the part of a prompt
@@ -64,7 +68,7 @@ class PromptTokenizer:
         return len(self.encode(text))
 
     def count_chat_tokens(self, messages: list[Message]) -> int:
-        return len(self.prompt_ids(messages))
+        return len(self._ids(messages, generation_prompt=True))
 
     # ---- internals -------------------------------------------------------------
     def _has_template(self) -> bool:
