@@ -37,7 +37,7 @@ def test_deno_suite_against_the_real_worker(
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-8000:]
     summary = re.search(r"ok \| (\d+) passed \| 0 failed", report)
-    assert summary and int(summary.group(1)) >= 13, report[-3000:]
+    assert summary and int(summary.group(1)) >= 14, report[-3000:]
     # supabase-js asked for the job type's active templates, newest first
     reads = [r for r in postgrest.requests if r.startswith("/rest/v1/prompt_templates?")]
     assert any("job_type=eq.sdxl_image_fast" in r and "is_active=eq.true" in r for r in reads), reads

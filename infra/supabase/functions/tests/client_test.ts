@@ -189,3 +189,43 @@ Deno.test("an unreachable worker: enhance answers the original prompt as 'emerge
   }
   assert.ok(logged.every((line) => !line.includes(API_KEY)));
 });
+
+Deno.test("stream: true relays /stream items as server-sent events, the last one as `done`", async () => {
+  const chunks = [
+    { status: "IN_PROGRESS", stream: [{ output: { delta: "Hel" } }] },
+    {
+      status: "COMPLETED",
+      stream: [{ output: { delta: "lo" } }, { output: { success: true, response: "Hello" } }],
+    },
+  ];
+  const rp = fakeRunPod((req, seen) => {
+    if (req.path === "/run") return answer({ id: "job-s", status: "IN_QUEUE" });
+    const polls = seen.filter((r) => r.path === "/stream/job-s").length;
+    return answer({ id: "job-s", ...chunks[Math.min(polls, chunks.length) - 1] });
+  });
+  try {
+    const env = makeEnv({ RUNPOD_ENDPOINT_URL: rp.url, RUNPOD_POLL_INTERVAL_MS: "10" });
+    const res = await chatHandler(env)(
+      new Request("http://localhost/functions/v1/chat", {
+        method: "POST",
+        headers: { authorization: `Bearer ${await userToken("user-s")}`, "content-type": "application/json" },
+        body: JSON.stringify({ message: "hi", stream: true }),
+      }),
+    );
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const events = (await res.text()).trim().split("\n\n").map((block) => {
+      const [event, data] = block.split("\n");
+      return [event.replace("event: ", ""), JSON.parse(data.replace("data: ", ""))];
+    });
+    assert.deepEqual(events, [
+      ["delta", { delta: "Hel" }],
+      ["delta", { delta: "lo" }],
+      ["done", { success: true, response: "Hello" }],
+    ]);
+    const submitted = rp.seen[0].body as { input: Record<string, unknown> };
+    assert.equal(submitted.input.stream, true);
+    assert.equal(submitted.input.user_id, "user-s");
+  } finally {
+    await rp.close();
+  }
+});
