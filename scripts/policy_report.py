@@ -4,8 +4,9 @@ allowed sets, from real worker calls (Worker.handle / Worker.handle_stream).
 Run: .venv/bin/python scripts/policy_report.py [--engine fake|embedded] [--json reports/policy_report.json]
 
 Cases: tests/data/policy_disguises.jsonl (written per kind before the lists changed),
-tests/data/policy_holdout.jsonl (written after the lists were tuned to the first set, and
-measured once before any further change; see docs/CONTENT_POLICY.md) and, for regression,
+tests/data/policy_holdout.jsonl and policy_holdout2.jsonl (each written after the lists were
+tuned to the sets before it, and measured once before any further change; see
+docs/CONTENT_POLICY.md) and, for regression,
 the template corpus tests/data/policy_corpus.jsonl. Adult content is
 enabled, so only the minor-safety line can refuse. Generation comes from the scriptable
 fake engine by default (the policy decision is what is measured; a refused request never
@@ -34,6 +35,7 @@ from shared.store import MemoryStore  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 ACTIONS = ("chat", "chat_unrestricted", "enhance", "stream")
+SETS = ("disguises", "holdout", "holdout2")
 REFUSED = "content_policy_violation"
 
 
@@ -86,7 +88,7 @@ async def measure(engine: Engine) -> dict[str, Any]:
     worker = Worker(settings, engine, MemoryStore(max_turns=settings.max_history_turns, cache_size=0))
     sets: dict[str, dict[str, Counter[str]]] = {}
     missed: list[str] = []
-    for name in ("disguises", "holdout"):
+    for name in SETS:
         per = sets.setdefault(name, {})
         for line in (DATA / f"policy_{name}.jsonl").open(encoding="utf-8"):
             case = json.loads(line)
@@ -110,7 +112,7 @@ async def measure(engine: Engine) -> dict[str, Any]:
 
 def print_report(result: dict[str, Any], engine: str) -> None:
     print(f"engine: {engine}; adult content enabled; judge off (rule layers only)")
-    for name in ("disguises", "holdout"):
+    for name in SETS:
         print(f"\n{name:<16}{'cases':>6}" + "".join(f"{a:>19}" for a in ACTIONS))
         for kind, row in result[name].items():
             cells = "".join(f"{row[f'{a}:refused']:>12}/{row['cases']:<2} {_rate(row, a):>4}" for a in ACTIONS)

@@ -49,6 +49,7 @@ class AgeRules:
     pupils: frozenset[str]
     class_words: frozenset[str]
     persons: frozenset[str]
+    non_persons: frozenset[str]
     exempt_nouns: frozenset[str]
 
     @classmethod
@@ -108,12 +109,15 @@ class AgeRules:
         if prev in self.cues:
             return True
         follow = t[i + 1] if i + 1 < len(t) else ""
-        before = t[i - 2] if i >= 2 and t[i - 1] == "," else t[i - 1] if i else ""
-        if before in self.persons and (not follow or follow in _CLAUSE_END):
-            return True  # a bare age tag after a person: 'girl, 17,' (a count is followed by its noun)
+        before = t[i - 2] if i >= 2 and t[i - 1] in {",", "of"} else t[i - 1] if i else ""
+        if before in self.persons and (not follow or follow in _CLAUSE_END or follow in self.clause_words):
+            return True  # 'girl, 17,' or 'a boy of ten' (a count is followed by its noun: 'girls, 2 boys')
         if follow == "and" and t[i + 2 : i + 4] == ["a", "half"]:
             return True
-        return prev in self.be and (not follow or follow in _CLAUSE_END or follow in self.clause_words)
+        if prev not in self.be or (follow and follow not in _CLAUSE_END and follow not in self.clause_words):
+            return False
+        subject = t[i - 2] if i >= 2 and t[i - 1] == prev else ""
+        return subject not in self.non_persons  # 'she is 13.', not 'the answer is 12.'
 
     def _age_phrase(self, t: list[str], i: int, glued: bool, unit: str) -> bool:
         """'12 years old', '12yo', '12 anos': a person's age unless a duration or a described thing."""

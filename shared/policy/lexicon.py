@@ -47,7 +47,7 @@ class Lexicon:
     singles: frozenset[str]
     phrases: tuple[str, ...]  # space-joined, folded words
     commands: tuple[str, ...]  # '/word' commands, matched on the base text
-    squeezed: dict[str, str]  # doubled-letter key -> term, for keys of 4+ letters
+    squeezed: dict[str, str]  # doubled-letter key -> term ('kidd' -> 'kid')
     fuzzy: dict[str, str]  # one-deletion key -> fuzz-safe term
     cjk: re.Pattern[str] | None
     stems: tuple[str, ...] = ()  # 'nackt*' -> 'nackt': matches words starting with it
@@ -77,7 +77,7 @@ class Lexicon:
             if len(folded) == 1:
                 single = folded[0]
                 singles.add(single)
-                if len(normalize.squeeze(single)) >= 4:
+                if len(normalize.squeeze(single)) >= 3:
                     squeezed[normalize.squeeze(single)] = single
                 if fuzz and len(single) >= FUZZ_MIN:
                     for key in _deletions(single):
