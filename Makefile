@@ -48,6 +48,7 @@ test: $(STAMP) $(DENO_STAMP)
 functions-check: $(DENO_STAMP)
 	cd $(FUNCTIONS) && $(DENO_ENV) $(DENO) check --frozen --cached-only .
 	cd $(FUNCTIONS) && $(DENO_ENV) $(DENO) lint
+	cd $(FUNCTIONS) && $(DENO_ENV) $(DENO) fmt --check
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
