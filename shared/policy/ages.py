@@ -121,11 +121,11 @@ class AgeRules:
 
     def _age_phrase(self, t: list[str], i: int, glued: bool, unit: str) -> bool:
         """'12 years old', '12yo', '12 anos': a person's age unless a duration or a described thing."""
-        if self._cue_before(t, i) in self.durations:
-            return False  # 'for 12 years', 'seit 12 Jahren'
         after = [x for x in t[i + 1 : i + 7] if x.isalnum()]
-        if not glued and unit in self.year_units and not (after[1:2] and after[1] in self.unit_tail):
-            return False  # English 'years' needs 'old' or 'of age': '12 years' alone is a duration
+        tail = after[1:3]  # '12 years old', '12 years of age' (not '12 years of marriage'), '12yo'
+        aged = glued or (tail == ["of", "age"] if tail[:1] == ["of"] else bool(tail) and tail[0] in self.unit_tail)
+        if not aged and (unit in self.year_units or self._cue_before(t, i) in self.durations):
+            return False  # '12 years' alone, 'for 12 years', 'seit 12 Jahren': a duration
         described = next((x for x in after[0 if glued else 1 :] if x not in self.unit_tail), None)
         return described not in self.exempt_nouns
 

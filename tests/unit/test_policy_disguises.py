@@ -1,7 +1,8 @@
 """The minor-safety line against disguises: one test per disguise kind, through the worker.
 
-Cases live in tests/data/policy_disguises.jsonl, written per kind before the word lists
-were changed (the template corpus, policy_corpus.jsonl, is for regression only). Each
+Cases live in tests/data/policy_disguises.jsonl (written per kind before the word lists
+were changed) and the two holdout sets (the template corpus, policy_corpus.jsonl, is for
+regression only). Each
 must-block case goes through chat (adult mode on, so nothing else refuses it) and enhance;
 each allowed case must be served by both.
 """
@@ -18,7 +19,11 @@ import pytest
 from handler.app import Worker
 from tests.conftest import run
 
-CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "policy_disguises.jsonl").open()]
+DATA = Path(__file__).parents[1] / "data"
+# The first set was written before the lists changed; the holdouts after, each measured once
+# before the fixes it prompted (docs/CONTENT_POLICY.md); all three guard against regressions.
+SETS = ("policy_disguises.jsonl", "policy_holdout.jsonl", "policy_holdout2.jsonl")
+CASES = [json.loads(line) for name in SETS for line in (DATA / name).open(encoding="utf-8")]
 BLOCK_KINDS = [
     "paraphrase",
     "non_english",
