@@ -164,6 +164,7 @@ class BatchScheduler:
             pending = [*batch, *self._queue]
             self._queue.clear()
             self._running = []
+            self._thread = None  # the next submit starts a new one
         for job in pending:
             job.resolve(EngineError(f"{self.fault}; it restarts with the next job"))
 

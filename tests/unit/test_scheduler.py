@@ -117,3 +117,81 @@ def test_queue_bound_refuses_with_overloaded() -> None:
         await asyncio.gather(*(j.future for j in jobs[:3]))
 
     asyncio.run(go())
+
+
+def test_a_cancelled_waiting_job_never_runs_and_frees_its_queue_place() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
+        scheduler.submit(jobs[0])
+        await asyncio.sleep(0.05)  # the first is taken by the model thread
+        scheduler.submit(jobs[1])
+        scheduler.submit(jobs[2])
+        scheduler.cancel(jobs[1])  # its caller gave up
+        scheduler.submit(jobs[3])  # the queue counts live jobs only: no Overloaded
+        assert scheduler.waiting == 2
+        runner.gate.set()
+        await asyncio.gather(*(jobs[i].future for i in (0, 2, 3)))
+
+    asyncio.run(go())
+    assert [b[0] for b in runner.batches] == [0, 2, 3]
+
+
+def test_a_result_for_a_closed_loop_leaves_the_thread_serving() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=1, max_queue=8)
+    gone = asyncio.new_event_loop()
+    scheduler.submit(Job([7], GenerationParams(), gone, gone.create_future()))
+    gone.close()  # the caller's loop ends before its result is delivered
+    runner.gate.set()
+    results = asyncio.run(_submit_all(scheduler, 2))
+    assert [r.text for r in results if isinstance(r, Generation)] == ["out-0", "out-1"]
+    assert runner.batches[0] == [7] and scheduler.alive and scheduler.fault is None
+
+
+class Crash(BaseException):
+    """Something no `except Exception` catches."""
+
+
+def test_a_dead_model_thread_fails_its_jobs_at_once_and_restarts_with_the_next() -> None:
+    calls: list[int] = []
+
+    def crash_once(jobs: list[Job]) -> list[Generation]:
+        calls.append(len(jobs))
+        if len(calls) == 1:
+            raise Crash
+        return [Generation("ok", 1, 1) for _ in jobs]
+
+    scheduler = BatchScheduler(crash_once, max_batch=4, max_queue=8)
+    first = asyncio.run(asyncio.wait_for(_submit_all(scheduler, 1), 5))  # fails fast, no timeout
+    assert isinstance(first[0], EngineError) and "model thread stopped" in str(first[0])
+    assert scheduler.fault == "model thread stopped: Crash"  # what health reports until the next job
+    second = asyncio.run(_submit_all(scheduler, 1))
+    assert isinstance(second[0], Generation) and scheduler.fault is None and scheduler.alive
+
+
+def test_shutdown_fails_waiting_and_running_jobs_and_ends_the_thread() -> None:
+    runner = Runner()
+    runner.gate.clear()
+    scheduler = BatchScheduler(runner, max_batch=1, max_queue=8)
+
+    async def go() -> list[Generation | BaseException]:
+        loop = asyncio.get_running_loop()
+        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(3)]
+        for job in jobs:
+            scheduler.submit(job)
+        await asyncio.sleep(0.05)  # job 0 is running, held by the gate
+        stopping = loop.run_in_executor(None, scheduler.shutdown, EngineError("unloaded"))
+        await asyncio.sleep(0.05)
+        runner.gate.set()
+        await stopping
+        return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, EngineError) for r in results)
+    assert not scheduler.alive and runner.batches == [[0]]  # the waiting two never ran
