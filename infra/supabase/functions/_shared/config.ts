@@ -20,7 +20,7 @@ export interface RunPodConfig {
 
 export class ConfigError extends Error {}
 
-function number(env: Env, name: string, fallback: number, min: number): number {
+export function number(env: Env, name: string, fallback: number, min: number): number {
   const raw = env.get(name);
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);

@@ -5,7 +5,7 @@
  * verify_jwt = false (config.toml); the caller must send Authorization: Bearer <WARMUP_SECRET>.
  * 200: a worker answered (warm or just loaded). 202: the job is queued while a worker starts.
  */
-import { type Env, loadConfig } from "../_shared/config.ts";
+import { type Env, loadConfig, number } from "../_shared/config.ts";
 import { json, preflight } from "../_shared/http.ts";
 import { failureResponse, outcomeResponse } from "../_shared/respond.ts";
 import { RunPodClient } from "../_shared/runpod.ts";
@@ -37,7 +37,7 @@ export function warmupHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fet
       const cfg = loadConfig(env);
       const client = new RunPodClient(cfg, fetchImpl);
       // A cold start takes longer than a scheduler should wait; the queued job still starts a worker.
-      const waitMs = Number(env.get("WARMUP_WAIT_S") ?? 30) * 1000;
+      const waitMs = number(env, "WARMUP_WAIT_S", 30, 1) * 1000;
       const deadline = Math.min(client.deadline(), Date.now() + waitMs);
       const outcome = await client.runsync({ action: "warmup" }, deadline, { lowPriority: false });
       return outcomeResponse(outcome, cfg, "chat-worker-warmup");

@@ -3,14 +3,15 @@
  * 1. the platform's template for the job type (prompt_templates) goes to the worker as system_prompt;
  * 2. without one, the worker uses its own profile prompts (enhancement_source "worker_fallback");
  * 3. when the worker cannot be reached, fails on its side or outlives the budget, the answer is the
- *    original prompt with enhancement_source "emergency" (the caller's generation still goes ahead).
+ *    original prompt with enhancement_source "emergency" (the caller's generation still goes ahead);
+ *    a job that was queued can still be read at GET /functions/v1/enhance-prompt?job_id=...
  * Input errors (400 naming the field, 403, 422) are answered as errors, never papered over.
  */
 import { verifyUser } from "../_shared/auth.ts";
 import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
 import { errorResponse, finalOutput, httpStatus, jobError } from "../_shared/errors.ts";
 import { json, pick, preflight, readObject } from "../_shared/http.ts";
-import { failureResponse, statusUrl } from "../_shared/respond.ts";
+import { failureResponse, jobStatus, statusUrl } from "../_shared/respond.ts";
 import { RunPodClient, WorkerNoAnswer, WorkerUnavailable } from "../_shared/runpod.ts";
 import { readTemplate } from "../_shared/templates.ts";
 
@@ -40,12 +41,16 @@ function emergency(prompt: string, jobType: string, reason: string, jobId?: stri
 export function enhanceHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fetch) {
   return async (req: Request): Promise<Response> => {
     if (req.method === "OPTIONS") return preflight();
-    if (req.method !== "POST") {
-      return json(405, { success: false, error_code: "method_not_allowed", error: "use POST" });
-    }
     try {
       const cfg = loadConfig(env);
       await verifyUser(req, jwtSecret(env));
+      const jobId = new URL(req.url).searchParams.get("job_id");
+      if (req.method === "GET" && jobId) {
+        return await jobStatus(jobId, new RunPodClient(cfg, fetchImpl), cfg, "enhance-prompt");
+      }
+      if (req.method !== "POST") {
+        return json(405, { success: false, error_code: "method_not_allowed", error: "use POST" });
+      }
       const body = await readObject(req);
       const prompt = body?.prompt;
       if (!body || typeof prompt !== "string" || !prompt.trim()) {
