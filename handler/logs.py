@@ -69,11 +69,11 @@ def job_done(job: Any, action: str, output: Any, started: float) -> None:
     job_id = raw_id if isinstance(raw_id, str) and _SAFE_ID.fullmatch(raw_id) else "-"
     code = output.get("error_code") if isinstance(output, dict) and output.get("success") is False else "ok"
     log.info(
-        "job %s action=%s outcome=%s %.3fs input=%d output=%d",
+        "job %s action=%s outcome=%s %.1fms input=%d output=%d",
         job_id,
         action,
         code,
-        time.perf_counter() - started,
+        (time.perf_counter() - started) * 1000,
         size(job.get("input") if isinstance(job, dict) else None),
         size(output),
     )

@@ -40,7 +40,9 @@ def control_ids() -> tuple[int, list[int]]:
     """The ids of `<|im_start|>` and of `system` in the embedded model's tokenizer."""
     gguf = embedded_gguf()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    return tok.convert_tokens_to_ids("<|im_start|>"), tok("system", add_special_tokens=False)["input_ids"]
+    start = tok.convert_tokens_to_ids("<|im_start|>")
+    assert isinstance(start, int)
+    return start, list(tok("system", add_special_tokens=False)["input_ids"])
 
 
 def log_text(api: LocalApi) -> str:
