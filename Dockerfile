@@ -35,6 +35,7 @@ ENV MODEL_PATH=/runpod-volume/models/Qwen2.5-7B-Instruct \
     MAX_CONTEXT_TOKENS=8192 \
     MODEL_CACHE_DIR=/runpod-volume/cache/chat-worker \
     ADULT_CONTENT_ENABLED=false \
+    RUNPOD_LOG_LEVEL=INFO \
     HOST=0.0.0.0
 
 # Run as an unprivileged user.

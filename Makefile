@@ -32,7 +32,7 @@ $(DENO_STAMP): $(FUNCTIONS)/deno.json $(FUNCTIONS)/deno.lock scripts/ensure_deno
 
 ## Start the worker's local API on the embedded model (http://$(HOST):$(PORT)/runsync)
 run: $(STAMP)
-	$(BIN)/python -m handler --rp_serve_api --rp_api_host $(HOST) --rp_api_port $(PORT)
+	RUNPOD_LOG_LEVEL=$${RUNPOD_LOG_LEVEL:-INFO} $(BIN)/python -m handler --rp_serve_api --rp_api_host $(HOST) --rp_api_port $(PORT)
 
 ## Lint, type-check and run the whole test suite
 test: $(STAMP) $(DENO_STAMP)
