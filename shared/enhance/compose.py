@@ -85,6 +85,8 @@ def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: 
         words = set(content_words(piece))
         if not piece or words <= caller or policy.added_age_lowering(original, piece):
             continue  # nothing new, or words that make a person read younger: never added
+        if policy.launders(original, piece):
+            continue  # 'adult' added by the model to a prompt with an age or minor signal
         if _CHATTY.search(piece) or (tags and (len(piece.split()) > MAX_TAG_WORDS or _NARRATIVE.search(piece))):
             continue  # first person, questions, exclamations or whole sentences: chatter, not a prompt
         kept.append(piece)

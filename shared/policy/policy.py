@@ -71,6 +71,7 @@ class ContentPolicy:
         self.indicators = Lexicon.of(read_list("adult_indicators.txt", extra_dir))
         self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
         self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
+        self.adult_words = Lexicon.of(read_list("adult_words.txt", extra_dir))
         exempt_nouns = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
         self.ages = AgeRules.of(read_json("ages.json", extra_dir), self.adult_age, exempt_nouns)
         core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
@@ -158,6 +159,12 @@ class ContentPolicy:
     def added_age_lowering(self, original: str, produced: str) -> set[str]:
         """Age-lowering words in `produced` that the caller did not write."""
         return self.age_lowering.find(self.reader.scan(produced)) - self.age_lowering.find(self.reader.scan(original))
+
+    def launders(self, original: str, produced: str) -> bool:
+        """True when `produced` adds adult wording to an `original` that has an age or minor signal."""
+        if not self.age_signal(original):
+            return False
+        return bool(self.adult_words.find(self.reader.scan(produced)) - self.adult_words.find(self.reader.scan(original)))
 
     def adult_subjects_in(self, text: str) -> set[str]:
         return self.adult_subjects.find(self.reader.scan(text))
