@@ -164,7 +164,8 @@ class ContentPolicy:
         """True when `produced` adds adult wording to an `original` that has an age or minor signal."""
         if not self.age_signal(original):
             return False
-        return bool(self.adult_words.find(self.reader.scan(produced)) - self.adult_words.find(self.reader.scan(original)))
+        added = self.adult_words.find(self.reader.scan(produced))
+        return bool(added - self.adult_words.find(self.reader.scan(original)))
 
     def adult_subjects_in(self, text: str) -> set[str]:
         return self.adult_subjects.find(self.reader.scan(text))
