@@ -1,0 +1,204 @@
+"""The serving path on the real model: stop strings, conversations in one batch, cancellation,
+retries that never repeat streamed text, the judge, unload, and sampling that leaves torch's
+global RNG alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from shared.engine import Generation, GenerationParams, Message
+from shared.engine.scheduler import Job
+from shared.engine.transformers_engine import TransformersEngine
+from shared.errors import EngineNotLoaded
+from shared.settings import load_settings
+
+pytestmark = pytest.mark.model
+
+SYSTEM = "You are a friendly assistant who answers in short, plain sentences about everyday things."
+GREEDY = GenerationParams(max_tokens=24, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[TransformersEngine]:
+    # A wide batch window: the concurrent calls of a test surely share one batch.
+    eng = TransformersEngine(load_settings(batch_window_ms=300, max_batch_size=8, prefix_cache_entries=16))
+    eng.load()
+    yield eng
+
+
+def conversation(i: int, turns: int) -> list[Message]:
+    """A distinct conversation with `turns` earlier exchanges, then a new question."""
+    msgs = [Message("system", SYSTEM)]
+    for t in range(turns):
+        msgs += [Message("user", f"Tell me fact {t} about topic {i}."), Message("assistant", f"Fact {t}: {i * 7 + t}.")]
+    return [*msgs, Message("user", f"Now summarise topic {i} in one line.")]
+
+
+def jobs_of(engine: TransformersEngine) -> list[Job]:
+    """Records every job the engine submits."""
+    seen: list[Job] = []
+    submit = engine._scheduler.submit
+
+    def spy(job: Job) -> None:
+        seen.append(job)
+        submit(job)
+
+    engine._scheduler.submit = spy  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_stop_string_ends_the_row_and_never_streams_past_it(engine: TransformersEngine) -> None:
+    msgs = conversation(1, 0)
+
+    async def go() -> tuple[Generation, Generation, list[str | Generation]]:
+        whole = await engine.generate(msgs, GREEDY)
+        words = whole.text.split()
+        stop = f" {words[3]}"  # a string the model surely writes, a few words in
+        cut = await engine.generate(msgs, GenerationParams(max_tokens=24, temperature=0.0, stop=(stop,)))
+        items = [i async for i in engine.stream(msgs, GenerationParams(max_tokens=24, temperature=0.0, stop=(stop,)))]
+        return whole, cut, items
+
+    whole, cut, items = asyncio.run(go())
+    stop = f" {whole.text.split()[3]}"
+    assert cut.text == whole.text[: whole.text.index(stop)].strip()
+    assert cut.finish_reason == "stop"
+    assert 0 < cut.completion_tokens < whole.completion_tokens
+    assert cut.completion_tokens == engine.count_tokens(whole.text[: whole.text.index(stop)])
+    streamed = "".join(i for i in items if isinstance(i, str))
+    assert stop not in streamed and streamed.strip() == cut.text
+    final = items[-1]
+    assert isinstance(final, Generation) and final.completion_tokens == cut.completion_tokens
+
+
+def test_six_concurrent_stateful_conversations_run_as_one_generate(engine: TransformersEngine) -> None:
+    chats = [conversation(i, 3 + i % 4) for i in range(6)]  # distinct heads of 3-6 earlier turns
+    plain = TransformersEngine(load_settings(prefix_cache_entries=0))
+    plain.load()
+
+    async def go() -> tuple[list[Generation], list[Generation]]:
+        alone = [await plain.generate(c, GREEDY) for c in chats]
+        before = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
+        together = await asyncio.gather(*(engine.generate(c, GREEDY) for c in chats))
+        after = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # one batch, one generate
+        return alone, list(together)
+
+    alone, together = asyncio.run(go())
+    # each row on its own prefix's cache, padded, gives the text it gives alone without any cache
+    assert [g.text for g in together] == [g.text for g in alone]
+
+
+def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: TransformersEngine) -> None:
+    seen = jobs_of(engine)
+
+    async def go() -> None:
+        stream = engine.stream(conversation(2, 1), GenerationParams(max_tokens=200, temperature=0.0))
+        got = 0
+        async for item in stream:
+            got += isinstance(item, str)
+            if got == 2:
+                break
+        await stream.aclose()  # the consumer failed or gave up
+        job = seen[-1]
+        while job.progress is None or not job.progress.ended or engine._scheduler._running:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+    progress = seen[-1].progress
+    assert seen[-1].cancelled and progress.finish == "length" and len(progress.ids) < 50  # of 200 allowed
+
+
+def test_a_caller_timeout_cancels_the_generation(engine: TransformersEngine) -> None:
+    seen = jobs_of(engine)
+
+    async def go() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(engine.generate(conversation(3, 1), GenerationParams(max_tokens=400)), 1.0)
+        job = seen[-1]
+        while job.progress is None or not job.progress.ended or engine._scheduler._running:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+    progress = seen[-1].progress
+    assert seen[-1].cancelled and progress.finish == "length" and len(progress.ids) < 400  # not EOS, not done
+
+
+def test_a_retried_batch_streams_each_token_once(engine: TransformersEngine, monkeypatch: Any) -> None:
+    prompts = [conversation(4, 1), conversation(5, 2)]
+
+    async def plain() -> list[Generation]:
+        return [await engine.generate(p, GREEDY) for p in prompts]
+
+    expected = asyncio.run(plain())
+    model = engine._model
+    forward = model.forward
+    calls = {"n": 0}
+
+    def oom_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 6:  # mid-generation, after some tokens were streamed
+            raise torch.cuda.OutOfMemoryError("injected")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", oom_once)
+    before = engine.info().extra["scheduler"]["generate_calls"]
+
+    async def streamed() -> list[list[str | Generation]]:
+        async def one(p: list[Message]) -> list[str | Generation]:
+            return [i async for i in engine.stream(p, GREEDY)]
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    outs = asyncio.run(streamed())
+    assert engine.info().extra["scheduler"]["generate_calls"] - before == 3  # the batch, then each half
+    for items, want in zip(outs, expected, strict=True):
+        final = items[-1]
+        assert isinstance(final, Generation) and final.text == want.text
+        assert "".join(i for i in items if isinstance(i, str)).strip() == want.text  # nothing sent twice
+
+
+def test_judge_is_one_batched_forward_pass_giving_a_probability(engine: TransformersEngine) -> None:
+    question = [Message("user", "Is the sky blue on a clear day? Answer yes or no.")]
+
+    async def go() -> list[float]:
+        forwards = engine._runner.forward_calls if engine._runner else 0
+        p = await asyncio.gather(
+            engine.judge(question), engine.judge(question, ("no", "yes")), engine.judge(conversation(6, 1))
+        )
+        assert engine._runner is not None and engine._runner.forward_calls - forwards == 1
+        return list(p)
+
+    yes, no, other = asyncio.run(go())
+    assert all(0.0 <= p <= 1.0 for p in (yes, no, other))
+    assert yes + no == pytest.approx(1.0, abs=1e-4)  # the same two logits, the other way round
+
+
+def test_unseeded_sampling_leaves_the_global_rng_alone(engine: TransformersEngine) -> None:
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    asyncio.run(engine.generate(conversation(7, 0), GenerationParams(max_tokens=8, temperature=0.9)))
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_unload_stops_the_model_thread_first() -> None:
+    eng = TransformersEngine(load_settings())
+    eng.load()
+
+    async def go() -> None:
+        running = asyncio.ensure_future(eng.generate(conversation(8, 0), GenerationParams(max_tokens=300)))
+        await asyncio.sleep(0.5)
+        eng.unload()  # returns once the model thread has ended
+        assert not eng._scheduler.alive and not eng.loaded
+        with pytest.raises(EngineNotLoaded):
+            await running
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+    eng.load()
+    again = asyncio.run(eng.generate(conversation(8, 0), GenerationParams(max_tokens=4, temperature=0.0)))
+    assert again.completion_tokens > 0
