@@ -44,8 +44,8 @@ class OpenAIServing:
 
     @property
     def model_name(self) -> str:
-        if self._model_name is None:
-            self._model_name = self.ctx.engine.info().model_name
+        if self._model_name is None:  # "SmolLM2-135M-Instruct (embedded, Q4_1 GGUF)" -> its first word
+            self._model_name = self.ctx.engine.info().model_name.split(" ")[0]
         return self._model_name
 
     def models(self) -> dict[str, Any]:

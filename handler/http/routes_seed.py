@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from handler.app import Worker
+from handler.dispatch import STREAMING_ACTIONS
 from handler.http.cancel import cancel_on_disconnect
+from handler.http.openai_serving import sse
+from handler.http.routes_openai import SSE_HEADERS
 from handler.http.status import failure, retry_headers, status_for
 from shared.errors import InvalidInput
 
@@ -52,6 +56,23 @@ def respond(output: dict[str, Any]) -> JSONResponse:
     return JSONResponse(output)
 
 
+async def stream(worker: Worker, job: dict[str, Any]) -> Response:
+    """Chat with `stream: true`: the generator handler's items as server-sent events, each
+    `data: {"delta": ...}`, then the usual output; a failure before any text is a plain failure."""
+    items = worker.handle_stream(job)
+    first = await anext(items)
+    if first.get("success") is False:
+        await items.aclose()  # type: ignore[attr-defined]
+        return respond(first)
+
+    async def events() -> AsyncIterator[str]:
+        yield sse(first)
+        async for item in items:
+            yield sse(item)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
 def seed_router(worker: Worker) -> APIRouter:
     router = APIRouter()
 
@@ -66,6 +87,8 @@ def seed_router(worker: Worker) -> APIRouter:
             if admin_token is not None and "admin_token" not in body:
                 body["admin_token"] = admin_token
             job = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": {**body, "action": action}}
+            if action in STREAMING_ACTIONS and body.get("stream") is True:
+                return await stream(worker, job)
             output = await cancel_on_disconnect(request, worker.handle(job))
             return respond(output) if output is not None else Response(status_code=499)
 

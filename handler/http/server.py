@@ -28,6 +28,9 @@ def serve(worker: Worker, process_started: float) -> int:
         log.info("ready in %.2fs: serving http://%s:%d", worker.ctx.stats.load_time_s, settings.host, settings.port)
 
     app = build_app(worker, prepare)
+    # The RunPod SDK turns uvicorn's loggers down to WARNING on import; HTTP mode wants the
+    # start-up lines and the access log (method, path, status: never bodies or headers).
+    logging.getLogger("uvicorn").setLevel(settings.log_level)
     # log_config=None: uvicorn logs through the worker's own logging set-up (paths and codes, no bodies).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
     uvicorn.Server(config).run()

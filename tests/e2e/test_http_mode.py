@@ -31,6 +31,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class HttpWorker:
     url: str
     proc: subprocess.Popen[bytes]
+    log: Path
     before_ready: dict[str, Any] = field(default_factory=dict)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
@@ -70,10 +71,11 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpWorker]:
         ADULT_CONTENT_ENABLED="true",  # /chat/unrestricted's seed example
         MAX_CONTEXT_TOKENS="1024",
         SERVED_MODEL_NAME="chat-worker-test",
+        LOG_LEVEL="INFO",
     )
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "handler"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    worker = HttpWorker(f"http://127.0.0.1:{port}", proc)
+    worker = HttpWorker(f"http://127.0.0.1:{port}", proc, log_path)
     try:
         ping = _wait(lambda: requests.get(worker.url + "/ping", timeout=5), proc, log_path)
         worker.before_ready = {
@@ -273,7 +275,7 @@ def test_streamed_completion_arrives_in_pieces_before_the_end(client: openai.Ope
     stream = client.chat.completions.create(
         model="chat-worker-test",
         messages=[{"role": "user", "content": "Count from 1 to 50, separated by commas."}],
-        max_completion_tokens=24,
+        max_completion_tokens=64,  # the output policy holds back a window of text (~60 characters)
         temperature=0,
         stream=True,
         stream_options={"include_usage": True},
@@ -281,10 +283,12 @@ def test_streamed_completion_arrives_in_pieces_before_the_end(client: openai.Ope
     arrivals: list[tuple[float, Any]] = [(time.monotonic() - started, chunk) for chunk in stream]
     content = [(t, c) for t, c in arrivals if c.choices and c.choices[0].delta.content]
     assert len(content) >= 3
-    # The first piece of text came early in the stream's life, not with the rest at the end.
-    assert content[0][0] < 0.7 * arrivals[-1][0]
+    # Read as they came: a stream sent all at once would be iterated within milliseconds, so
+    # the text that came first arrived well before the end (a ratio, not a time budget).
+    first, end = content[0][0], arrivals[-1][0]
+    assert end - first >= 0.2 * end
     usage = arrivals[-1][1].usage
-    assert usage is not None and usage.completion_tokens == 24 and arrivals[-1][1].choices == []
+    assert usage is not None and usage.completion_tokens == 64 and arrivals[-1][1].choices == []
     assert arrivals[-2][1].choices[0].finish_reason == "length"
 
 
@@ -343,3 +347,9 @@ def test_the_openai_prefix_serves_the_same_api(http: HttpWorker) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = [line.decode() for line in r.iter_lines() if line]
     assert events[-1] == "data: [DONE]" and all(e.startswith("data: ") for e in events)
+
+
+def test_the_log_has_requests_but_no_tokens(http: HttpWorker) -> None:
+    log = http.log.read_text()
+    assert '"GET /health HTTP/1.1" 200' in log  # uvicorn's access log: method, path, status
+    assert TOKEN not in log and ADMIN not in log

@@ -163,6 +163,16 @@ def test_a_refused_input_is_an_error_before_any_event(worker: Worker) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "content_policy_violation"
 
 
+def test_seed_chat_streams_deltas_then_the_output(worker: Worker, fake: FakeEngine) -> None:
+    fake.enqueue("one two three four")
+    r = call(worker, "POST", "/chat", json={"message": "count", "stream": True})
+    items = [json.loads(e) for e in sse_events(r.text)]
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert "".join(i["delta"] for i in items[:-1]) == "one two three four" == items[-1]["response"]
+    refused = call(worker, "POST", "/chat", json={"message": "naked 12 year old", "stream": True})
+    assert refused.status_code == 422 and refused.json()["error_code"] == "content_policy_violation"
+
+
 async def _disconnect_during(worker: Worker, path: str, body: dict[str, Any], until: Callable[[], bool]) -> None:
     """Drive the ASGI app by hand: send the body, then hang up once `until()` holds."""
     app = build_app(worker, _ready)
