@@ -38,7 +38,10 @@ def openai_router(serving: OpenAIServing) -> APIRouter:
         try:
             req = serving.parse(await _body(request))
             if req.stream:
-                events = await serving.open_stream(req)  # refusals of the input come back as errors here
+                # Headers go out with the first released text; refusals before it are plain errors.
+                events = await cancel_on_disconnect(request, serving.open_stream(req))
+                if events is None:
+                    return Response(status_code=499)
                 return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
             completion = await cancel_on_disconnect(request, serving.complete(req))
         except Exception as exc:  # noqa: BLE001 - every failure is an OpenAI error object

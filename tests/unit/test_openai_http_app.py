@@ -90,6 +90,14 @@ def test_overloaded_is_503_with_retry_after_on_both_apis(make_worker: Callable[.
     assert seed.json()["error_code"] == oai.json()["error"]["code"] == "overloaded"
 
 
+def test_limits_are_the_chat_services_and_name_the_openai_field(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker(max_message_chars=10)
+    body = {"messages": [{"role": "user", "content": "x" * 11}], "max_tokens": 4}
+    r = call(worker, "POST", "/v1/chat/completions", json=body)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    assert call(worker, "POST", "/chat", json={"message": "x" * 11}).json()["field"] == "message"
+
+
 def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine) -> None:
     fake.unload()
     assert call(worker, "GET", "/ping").status_code == 204
