@@ -13,7 +13,7 @@ FUNCTIONS := infra/supabase/functions
 DENO_ENV := DENO_DIR=$(CURDIR)/$(DENO_HOME)/cache DENO_NO_UPDATE_CHECK=1
 PY_SOURCES := handler shared tests bench infra scripts rp_handler.py
 
-.PHONY: run test lint functions-check unit e2e bench redis-bridge clean
+.PHONY: run test lint functions-check unit e2e bench gpu-check redis-bridge clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash scripts/ensure_redis.sh
 	$(BIN)/python -m bench
+
+## On a CUDA machine: the serving path with the configured model in bf16 (says so and exits 0 without CUDA)
+gpu-check: $(STAMP)
+	$(BIN)/python scripts/gpu_check.py
 
 redis-bridge: $(STAMP)
 	$(BIN)/python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-token

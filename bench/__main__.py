@@ -107,7 +107,7 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
         return next(x for x in r["load"] if x["engine"] == engine and x["action"] == action and x["concurrency"] == c)
 
     out: dict[str, Any] = {}
-    for action in ("enhance", "chat"):
+    for action in ("enhance", "chat", "chat_stateful"):
         lone = row("ours", action, 1)["p50_s"]
         for c in sorted({x["concurrency"] for x in r["load"]}):
             ours, base = row("ours", action, c), row("baseline", action, c)

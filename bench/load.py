@@ -1,13 +1,18 @@
-"""Throughput and latency at several concurrency levels, through the handler."""
+"""Throughput and latency at several concurrency levels, through the handler.
+
+Workloads: uncached enhance; stateless chat (no history); stateful chat (each job continues
+its own conversation_id, whose 3-6 earlier exchanges are in the store)."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
 import time
+import uuid
 from typing import Any
 
 from handler.app import Worker
+from shared.store.base import DEFAULT_NAMESPACE, Turn
 
 ENHANCE_PROMPTS = [
     "a red fox in the snow",
@@ -35,7 +40,44 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def payloads(action: str, n: int) -> list[dict[str, Any]]:
+STATEFUL_TURNS = [  # earlier exchanges of the stateful conversations (3-6 per conversation)
+    ("Hi! I'm planning a trip and need ideas.", "Happy to help. Where would you like to go, and when?"),
+    ("Somewhere warm in spring, maybe by the sea.", "Southern Spain, Crete or the Algarve are lovely in April."),
+    ("I like hiking more than beaches.", "Then Crete's gorges or Madeira's levada trails would suit you."),
+    ("How long should I stay?", "A week gives time for four or five walks with rest days between."),
+    ("What should I pack?", "Light layers, a rain jacket, broken-in boots and a small day pack."),
+    ("Any tips for food?", "Try the local bakeries early, and book dinner where the locals queue."),
+]
+
+
+async def seed_conversations(worker: Worker, tag: str, n: int) -> list[str]:
+    """n distinct conversations, each with 3-6 earlier exchanges already in the worker's store."""
+    ids = []
+    for i in range(n):
+        cid = f"bench-{tag}-{i}"
+        turns: list[Turn] = []
+        for question, answer in STATEFUL_TURNS[: 3 + i % 4]:
+            topic = ENHANCE_PROMPTS[i % 16]
+            turns += [Turn("user", f"{question} (about {topic})"), Turn("assistant", answer)]
+        await worker.ctx.store.append_turns(DEFAULT_NAMESPACE, cid, turns)
+        ids.append(cid)
+    return ids
+
+
+def payloads(action: str, n: int, conversations: list[str] | None = None) -> list[dict[str, Any]]:
+    if action == "chat_stateful":
+        assert conversations is not None
+        return [
+            {
+                "action": "chat",
+                "message": CHAT_MESSAGES[i % 16],
+                "conversation_id": cid,
+                "max_tokens": 32,
+                "temperature": 0.7,
+                "seed": i,
+            }
+            for i, cid in enumerate(conversations)
+        ]
     if action == "enhance":
         return [{"action": "enhance", "prompt": ENHANCE_PROMPTS[i % 16], "seed": i} for i in range(n)]
     return [
@@ -64,8 +106,9 @@ async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) ->
             latencies.append(time.perf_counter() - started)
             failures += 0 if out.get("success") else 1
 
+    conversations = await seed_conversations(worker, uuid.uuid4().hex[:8], jobs) if action == "chat_stateful" else None
     started = time.perf_counter()
-    await asyncio.gather(*(one(p) for p in payloads(action, jobs)))
+    await asyncio.gather(*(one(p) for p in payloads(action, jobs, conversations)))
     wall = time.perf_counter() - started
     return {
         "action": action,
@@ -80,14 +123,14 @@ async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) ->
 
 def sweep(ours: Worker, baseline: Worker, levels: list[int]) -> list[dict[str, Any]]:
     rows = []
-    for action in ("enhance", "chat"):
+    for action in ("enhance", "chat", "chat_stateful"):
         for c in levels:
             jobs = max(8, c)
             for name, worker in (("baseline", baseline), ("ours", ours)):
                 row = asyncio.run(run_level(worker, action, c, jobs))
                 rows.append({"engine": name, **row})
                 print(
-                    f"  {action:<8} c={c:<3} {name:<9} {row['jobs_per_s']:>7.2f} jobs/s  p50 {row['p50_s']:.2f}s"
+                    f"  {action:<13} c={c:<3} {name:<9} {row['jobs_per_s']:>7.2f} jobs/s  p50 {row['p50_s']:.2f}s"
                     f"  p95 {row['p95_s']:.2f}s",
                     flush=True,
                 )

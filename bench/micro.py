@@ -34,16 +34,13 @@ def profile_messages(prompt: str, job_type: str = "sdxl_image_high") -> list[Mes
 
 def prefill(engine: TransformersEngine) -> dict[str, Any]:
     """Forward pass over a profile's repeated request: whole prompt vs only the tokens after the cached prefix."""
-    tok, model = engine._tokenizer, engine._model
-    prefix_text = tok.apply_chat_template(
-        [{"role": m.role, "content": m.content} for m in profile_messages("x")[:-1]], tokenize=False
-    )
-    prefix_ids = tok(prefix_text, add_special_tokens=False)["input_ids"]
+    tokens, model = engine._require_tokens(), engine._model
+    prefix_ids = tokens.head_ids(profile_messages("x"))
     with torch.inference_mode():
         cached = model(input_ids=torch.tensor([prefix_ids]), use_cache=True).cache
     full, reuse = [], []
     for prompt in ENHANCE_PROMPTS[:8]:
-        ids = tok(engine.render(profile_messages(prompt)), add_special_tokens=False)["input_ids"]
+        ids = tokens.prompt_ids(profile_messages(prompt))
         assert ids[: len(prefix_ids)] == prefix_ids
         with torch.inference_mode():
             t = time.perf_counter()
