@@ -7,7 +7,9 @@ the `Upstash-Encoding: base64` response encoding. Run:
     python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-token
 
 then set UPSTASH_REDIS_REST_URL=http://127.0.0.1:8079 and UPSTASH_REDIS_REST_TOKEN=dev-token.
-`--delay-ms` adds latency to every request (to test slow-Redis behaviour).
+`--delay-ms` adds latency to every request (to test slow-Redis behaviour); tests change it while
+the bridge runs with `POST /_bridge/delay {"ms": N}` (same token). The delay comes before Redis
+runs the command, so a client that gives up waiting still has its write land later.
 """
 
 from __future__ import annotations
@@ -47,7 +49,13 @@ class Bridge:
         app.router.add_post("/", self.single)
         app.router.add_post("/pipeline", self.pipeline)
         app.router.add_post("/multi-exec", self.multi_exec)
+        app.router.add_post("/_bridge/delay", self.set_delay)
         return app
+
+    async def set_delay(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        self.delay_s = float(body["ms"]) / 1000
+        return web.json_response({"result": "OK"})
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -55,6 +63,7 @@ class Bridge:
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return web.json_response({"error": "Unauthorized"}, status=401)
         if self.delay_s:
+            await request.read()  # the body first: a client that gives up waiting still has its command run
             await asyncio.sleep(self.delay_s)
         return await handler(request)
 

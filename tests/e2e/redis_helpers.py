@@ -85,6 +85,11 @@ class Bridge:
         r = requests.post(self.url, json=list(args), headers={"Authorization": f"Bearer {self.token}"}, timeout=5)
         return r.json().get("result")
 
+    def set_delay(self, ms: int) -> None:
+        """Latency before each command from now on (the command still runs: a timed-out write lands)."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        requests.post(f"{self.url}/_bridge/delay", json={"ms": ms}, headers=headers, timeout=5).raise_for_status()
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -122,6 +124,7 @@ def test_redis_stopped_mid_run_then_written_back(tmp_path: Path) -> None:
         assert enhanced["success"] and "shared state unavailable" in enhanced["warning"]
         health = _run(worker, {"action": "health"})
         assert health["status"] == "degraded" and health["store"]["pending_turns"] == 2
+        assert _run(worker, {"action": "enhancement_info"})["cache_shared"] is False  # not while degraded
         server = RedisServer(port=server.port)  # Redis returns empty (it keeps nothing on disk): "before" is lost
         time.sleep(0.6)
         after = _run(worker, {**chat, "message": "after"})
@@ -139,6 +142,8 @@ def test_redis_stopped_mid_run_then_written_back(tmp_path: Path) -> None:
 
 def test_wrong_token_jobs_succeed_with_warnings(bridge: Bridge) -> None:
     worker, _ = _worker(bridge.url, "not-the-token")
+    health = _run(worker, {"action": "health"})  # the first job: the store was probed at start-up
+    assert health["status"] == "degraded" and "unauthorized" in " ".join(health["warnings"])
     out = _run(worker, {"action": "chat", "message": "hi", "conversation_id": "w1"})
     assert out["success"] and "unauthorized" in " ".join(out["warnings"])
     assert "not-the-token" not in str(out) and "not-the-token" not in str(_run(worker, {"action": "health"}))
@@ -201,6 +206,15 @@ def _stored_users(bridge: Bridge, prefix: str, cid: str, **scope: str) -> list[s
     return [t["content"] for t in turns[::2]]
 
 
+def _raw_users(bridge: Bridge, prefix: str, cid: str, namespace: str = "default") -> list[str]:
+    """The user turns in the Redis list itself, in its order (key layout v2, docs/STATE.md)."""
+    raw = bridge.command("LRANGE", f"{prefix}:v2:conv:{quote(namespace, safe='')}:{quote(cid, safe='')}", 0, -1)
+    assert isinstance(raw, list)
+    turns = [json.loads(item) for item in raw]
+    assert [t["role"] for t in turns] == ["user", "assistant"] * (len(turns) // 2)
+    return [t["content"] for t in turns[::2]]
+
+
 def test_write_back_after_recovery_races_neither_into_duplicates_nor_errors(tmp_path: Path) -> None:
     """Six chats on one conversation right after Redis returns: the pending turns are written once."""
     server = RedisServer(data_dir=tmp_path)
@@ -225,6 +239,101 @@ def test_write_back_after_recovery_races_neither_into_duplicates_nor_errors(tmp_
         users = _stored_users(bridge, prefix, "r")
         assert users[:3] == ["before", "during-1", "during-2"]
         assert sorted(users[3:]) == [f"after-{i}" for i in range(6)]
+    finally:
+        bridge.stop()
+        server.stop()
+
+
+def test_two_users_with_one_conversation_id_see_only_their_own_turns(two_workers: tuple[LocalApi, LocalApi]) -> None:
+    a, b = two_workers
+    cid = f"same-id-{uuid.uuid4().hex[:6]}"
+    chat = {"action": "chat", "conversation_id": cid, "max_tokens": 4}
+    a.output({**chat, "message": "I am Alice.", "user_id": "alice"})
+    assert b.output({**chat, "message": "Who am I?", "user_id": "bob"})["history_turns_used"] == 0
+    assert b.output({**chat, "message": "Who am I?", "user_id": "alice"})["history_turns_used"] == 2
+    assert a.output({**chat, "message": "Anyone?"})["history_turns_used"] == 0  # no user: the default namespace
+    assert a.output({**chat, "message": "Team?", "project_id": "alice"})["history_turns_used"] == 0  # not a user
+
+    def users(**scope: str) -> list[str]:
+        get = {"action": "admin", "command": "conversation_get", "conversation_id": cid, "admin_token": ADMIN}
+        return [t["content"] for t in b.output({**get, **scope})["turns"][::2]]
+
+    assert users(user_id="alice") == ["I am Alice.", "Who am I?"]
+    assert users(user_id="bob") == ["Who am I?"] and users() == ["Anyone?"] and users(project_id="alice") == ["Team?"]
+    deleted = a.output(
+        {
+            "action": "admin",
+            "command": "conversation_delete",
+            "conversation_id": cid,
+            "user_id": "bob",
+            "admin_token": ADMIN,
+        }
+    )
+    assert deleted["deleted"] is True and users(user_id="bob") == [] and len(users(user_id="alice")) == 2
+
+
+def test_a_write_that_timed_out_but_landed_is_not_written_twice(bridge: Bridge) -> None:
+    prefix = f"late-{uuid.uuid4().hex[:8]}"
+    worker, engine = _worker(bridge.url, TOKEN, prefix, redis_timeout_s=0.3, redis_retry_after_s=0.1)
+    key = f"{prefix}:v2:conv:default:late"
+
+    def slow_write(_: Any) -> str:  # the read is done; the write that follows waits past the timeout
+        bridge.set_delay(700)
+        return "second reply"
+
+    async def scenario() -> dict[str, Any]:
+        chat = {"action": "chat", "conversation_id": "late", "max_tokens": 4}
+        await worker.handle({"input": {**chat, "message": "first"}})
+        engine.enqueue(slow_write)
+        timed_out = await worker.handle({"input": {**chat, "message": "second"}})
+        assert "timeout" in " ".join(timed_out["warnings"]) and worker.ctx.store.health().details["pending_turns"] == 2
+        await asyncio.sleep(1.0)
+        bridge.set_delay(0)
+        assert len(bridge.command("LRANGE", key, 0, -1)) == 4  # it landed after all
+        return await worker.handle({"input": {**chat, "message": "third"}})  # writes the queued turns back
+
+    third = asyncio.run(scenario())
+    assert "warnings" not in third and third["history_turns_used"] == 4
+    assert _raw_users(bridge, prefix, "late") == ["first", "second", "third"]
+
+
+def test_two_workers_fifty_chats_through_a_redis_restart(tmp_path: Path) -> None:
+    """50 conversations at once, each alternating between two workers, while Redis stops and restarts."""
+    server = RedisServer(data_dir=tmp_path)
+    bridge = Bridge(server.url, TOKEN, tmp_path / "b.log")
+    prefix = f"chaos-{uuid.uuid4().hex[:8]}"
+    try:
+        workers = [_worker(bridge.url, TOKEN, prefix, redis_timeout_s=0.5, redis_retry_after_s=0.2)[0] for _ in "ab"]
+        for w in workers:
+            w.ctx.engine.delay_s = 0.05  # type: ignore[attr-defined]  # the fake engine's latency spreads the chats
+
+        async def conversation(i: int) -> list[dict[str, Any]]:
+            outs = []
+            for k in range(6):
+                payload = {"action": "chat", "conversation_id": f"c{i}", "user_id": f"u{i}", "message": f"c{i}-m{k}"}
+                outs.append(await workers[(i + k) % 2].handle({"input": {**payload, "max_tokens": 2}}))
+            return outs
+
+        async def outage() -> None:
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(server.stop)
+            await asyncio.sleep(0.8)
+            await asyncio.to_thread(server.restart)
+
+        async def scenario() -> list[list[dict[str, Any]]]:
+            *chats, _ = await asyncio.gather(*(conversation(i) for i in range(50)), outage())
+            await asyncio.sleep(0.3)  # past the back-off: write back what each worker still holds
+            for w in workers:
+                await w.handle({"input": {"action": "chat", "conversation_id": "flush", "message": "flush"}})
+            return chats
+
+        chats = asyncio.run(scenario())
+        outs = [out for chat in chats for out in chat]
+        assert [o.get("error_code") for o in outs] == [None] * 300
+        assert any("shared state unavailable" in " ".join(o.get("warnings", [])) for o in outs)  # it did go down
+        assert [w.ctx.store.health().details["pending_turns"] for w in workers] == [0, 0]
+        for i in range(50):
+            assert _raw_users(bridge, prefix, f"c{i}", f"user:u{i}") == [f"c{i}-m{k}" for k in range(6)]
     finally:
         bridge.stop()
         server.stop()

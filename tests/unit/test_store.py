@@ -1,0 +1,135 @@
+"""Stores: namespaces, whole exchanges, MAX_HISTORY_TURNS=0, the bounded write-back queue."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from shared.store import MemoryStore, Turn, conversation_namespace
+from shared.store.pending import PendingTurns
+from shared.store.upstash import UpstashStore
+from tests.conftest import ADMIN, make_settings, run
+
+
+def _exchange(i: int, at: float = 0.0) -> list[Turn]:
+    return [Turn("user", f"q{i}", at or float(i)), Turn("assistant", f"a{i}", at or float(i))]
+
+
+def _contents(turns: list[Turn]) -> list[str]:
+    return [t.content for t in turns]
+
+
+def test_namespace_is_user_then_project_then_default() -> None:
+    assert conversation_namespace("u1", "p1") == "user:u1"
+    assert conversation_namespace(None, "p1") == "project:p1"
+    assert conversation_namespace(None, None) == "default"
+    assert conversation_namespace("x", None) != conversation_namespace(None, "x")
+
+
+def test_one_conversation_id_in_two_namespaces_is_two_conversations() -> None:
+    store = MemoryStore()
+
+    async def scenario() -> tuple[list[Turn], list[Turn], bool]:
+        await store.append_turns("user:alice", "c", _exchange(1))
+        await store.append_turns("user:bob", "c", _exchange(2))
+        await store.delete_conversation("user:bob", "c")
+        alice = await store.get_turns("user:alice", "c", 10)
+        bob = await store.get_turns("user:bob", "c", 10)
+        return alice.turns, bob.turns, await store.delete_conversation("default", "c")
+
+    alice, bob, deleted_default = asyncio.run(scenario())
+    assert _contents(alice) == ["q1", "a1"] and bob == [] and deleted_default is False
+
+
+def test_an_odd_bound_keeps_whole_exchanges() -> None:
+    store = MemoryStore(max_turns=5)
+
+    async def scenario() -> tuple[list[Turn], list[Turn]]:
+        for i in range(4):
+            await store.append_turns("default", "c", _exchange(i))
+        return (await store.get_turns("default", "c", 5)).turns, (await store.get_turns("default", "c", 3)).turns
+
+    kept, three = asyncio.run(scenario())
+    assert _contents(kept) == ["q2", "a2", "q3", "a3"]  # 5 would start with an answer: 4
+    assert _contents(three) == ["q3", "a3"]
+
+
+def test_max_history_turns_zero_keeps_no_history(make_worker: Any) -> None:
+    worker = make_worker(max_history_turns=0)
+    chat = {"action": "chat", "conversation_id": "none"}
+    run(worker, {**chat, "message": "My name is Ada."})
+    second = run(worker, {**chat, "message": "What is my name?"})
+    assert second["success"] is True and second["history_turns_used"] == 0
+    stored = run(
+        worker, {"action": "admin", "command": "conversation_get", "conversation_id": "none", "admin_token": ADMIN}
+    )
+    assert stored["turns"] == []
+
+
+class _Unreachable:
+    """A client whose every call fails the way a refused connection does; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fail(self, *_: Any) -> Any:
+        self.calls += 1
+
+        async def refused() -> None:
+            raise ConnectionRefusedError("refused")
+
+        return refused()
+
+    eval = lrange = delete = ping = _fail
+
+
+def _upstash(client: Any, **overrides: Any) -> UpstashStore:
+    settings = make_settings(
+        upstash_redis_rest_url="http://127.0.0.1:1",
+        upstash_redis_rest_token="x",
+        redis_retry_after_s=0,
+        **overrides,
+    )
+    return UpstashStore(settings, client=client)
+
+
+def test_max_history_turns_zero_never_writes_to_redis() -> None:
+    client = _Unreachable()
+    store = _upstash(client, max_history_turns=0)
+    asyncio.run(store.append_turns("default", "c", _exchange(1)))
+    assert client.calls == 0 and store.pending.total == 0
+
+
+def test_the_write_back_queue_is_bounded_and_counts_what_it_drops() -> None:
+    store = _upstash(_Unreachable(), redis_max_pending_turns=4)
+
+    async def scenario() -> None:
+        for i in range(3):
+            await store.append_turns("default", f"c{i}", _exchange(i))
+
+    asyncio.run(scenario())
+    health = store.health()
+    assert store.pending.total == 4 and health.details["pending_dropped_turns"] == 2
+    assert store.pending.keys() == [("default", "c1"), ("default", "c2")]  # the oldest went
+    assert health.ok is False and "2 turns were dropped" in (health.warning or "")
+
+
+def test_a_flush_removes_only_what_it_wrote() -> None:
+    pending = PendingTurns(limit=100)
+    key = ("default", "c")
+    pending.add(key, _exchange(1))
+    batch = pending.peek(key)
+    pending.add(key, _exchange(2))  # arrives while the batch is being written
+    pending.remove(key, batch)
+    assert _contents(pending.peek(key)) == ["q2", "a2"] and pending.total == 2
+
+
+def test_health_probes_the_store_before_reporting_it() -> None:
+    client = _Unreachable()
+    settings = make_settings(upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="x")
+    from handler.app import Worker
+    from tests.fakes.engine import FakeEngine
+
+    worker = Worker(settings, FakeEngine(), UpstashStore(settings, client=client))
+    health = run(worker, {"action": "health"})  # the first job: nothing has touched the store yet
+    assert health["status"] == "degraded" and health["store"]["ok"] is False and health["store"]["checked"] is True
