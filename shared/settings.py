@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", min_length=1, description="HTTP mode: address to listen on (0.0.0.0 in the image).")
     port: int = Field(8000, ge=1, le=65535, description="HTTP mode: port to listen on (RunPod sets PORT).")
+    port_health: int | None = Field(
+        None, ge=1, le=65535, description="HTTP mode: RunPod's health-check port; /ping is also served there."
+    )
     http_auth_token: SecretStr | None = Field(
         None, description="HTTP mode: when set, every route but /ping needs 'Authorization: Bearer <token>'."
     )

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from handler.app import Worker
@@ -29,16 +29,31 @@ class Readiness:
     failed: str | None = None  # why loading failed, if it did
 
 
-def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]]) -> FastAPI:
+def ping_router(worker: Worker, readiness: Readiness) -> APIRouter:
+    """RunPod's load-balancer probe: 204 initialising, 200 ready, anything else unhealthy."""
+    router = APIRouter()
+
+    @router.get("/ping")
+    async def ping() -> Response:
+        if readiness.failed:
+            return JSONResponse({"status": "failed", "error": readiness.failed}, status_code=503)
+        if not worker.ctx.engine.loaded:
+            return Response(status_code=204)
+        return JSONResponse({"status": "healthy"})
+
+    return router
+
+
+def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]], readiness: Readiness | None = None) -> FastAPI:
     """`prepare` loads the model (and warms it up); it runs as a background task at start-up."""
-    readiness = Readiness()
+    state = readiness or Readiness()
 
     async def load() -> None:
         try:
             await prepare()
         except Exception as exc:  # a failed load is reported by /ping, not by a crash
             log.exception("model load failed")
-            readiness.failed = f"{type(exc).__name__}: the model could not be loaded"
+            state.failed = f"{type(exc).__name__}: the model could not be loaded"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,19 +62,18 @@ def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]]) -> FastAPI
         task.cancel()
 
     app = FastAPI(title="chat-worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/ping")
-    async def ping() -> Response:
-        if readiness.failed:
-            return JSONResponse({"status": "failed", "error": readiness.failed}, status_code=503)
-        if not worker.ctx.engine.loaded:
-            return Response(status_code=204)
-        return JSONResponse({"status": "healthy"})
-
+    app.include_router(ping_router(worker, state))
     app.include_router(seed_router(worker))
     app.include_router(openai_router(worker.openai))
     settings = worker.ctx.settings
     app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes)
     if settings.http_auth_token is not None and settings.http_auth_token.get_secret_value():
         app.add_middleware(BearerAuth, token=settings.http_auth_token.get_secret_value())
+    return app
+
+
+def build_health_app(worker: Worker, readiness: Readiness) -> FastAPI:
+    """Only /ping, for PORT_HEALTH when it differs from PORT."""
+    app = FastAPI(title="chat-worker health", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(ping_router(worker, readiness))
     return app

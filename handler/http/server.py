@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
 from handler.app import Worker
-from handler.http.app import build_app
+from handler.http.app import Readiness, build_app, build_health_app
 
 log = logging.getLogger("handler.http")
 
@@ -27,11 +30,44 @@ def serve(worker: Worker, process_started: float) -> int:
         worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
         log.info("ready in %.2fs: serving http://%s:%d", worker.ctx.stats.load_time_s, settings.host, settings.port)
 
-    app = build_app(worker, prepare)
+    readiness = Readiness()
+    app = build_app(worker, prepare, readiness)
     # The RunPod SDK turns uvicorn's loggers down to WARNING on import; HTTP mode wants the
     # start-up lines and the access log (method, path, status: never bodies or headers).
     logging.getLogger("uvicorn").setLevel(settings.log_level)
-    # log_config=None: uvicorn logs through the worker's own logging set-up (paths and codes, no bodies).
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
-    uvicorn.Server(config).run()
+    logging.getLogger("uvicorn.access").addFilter(_not_ping)
+    main = uvicorn.Server(_config(app, settings.host, settings.port))
+    if settings.port_health in (None, settings.port):
+        main.run()
+        return 0
+    health = _HealthServer(_config(build_health_app(worker, readiness), settings.host, settings.port_health))
+    asyncio.run(_serve_both(main, health))
     return 0
+
+
+def _not_ping(record: logging.LogRecord) -> bool:
+    """The load balancer probes /ping every few seconds: not worth a log line each."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (len(args) > 2 and args[2] == "/ping")
+
+
+def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+    # log_config=None: uvicorn logs through the worker's own logging set-up.
+    return uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+
+
+class _HealthServer(uvicorn.Server):
+    """Serves /ping on PORT_HEALTH; the main server owns the signals and stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_both(main: uvicorn.Server, health: uvicorn.Server) -> None:
+    probe = asyncio.create_task(health.serve())
+    try:
+        await main.serve()
+    finally:
+        health.should_exit = True
+        await probe

@@ -32,6 +32,7 @@ class HttpWorker:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    health_url: str
     before_ready: dict[str, Any] = field(default_factory=dict)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
@@ -61,10 +62,11 @@ def _wait(check: Any, proc: subprocess.Popen[bytes], log: Path, timeout: float =
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpWorker]:
     tmp = tmp_path_factory.mktemp("http")
     gate, log_path = tmp / "load-gate", tmp / "worker.log"
-    port = free_port()
+    port, health_port = free_port(), free_port()
     env = worker_env(
         WORKER_MODE="http",
         PORT=str(port),
+        PORT_HEALTH=str(health_port),  # RunPod may probe another port than it routes to
         HTTP_AUTH_TOKEN=TOKEN,
         TEST_ONLY_LOAD_GATE=str(gate),
         DEFAULT_MAX_TOKENS="8",  # the seed's bodies carry no max_tokens; keep the real model's replies short
@@ -75,11 +77,14 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpWorker]:
     )
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "handler"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    worker = HttpWorker(f"http://127.0.0.1:{port}", proc, log_path)
+    worker = HttpWorker(f"http://127.0.0.1:{port}", proc, log_path, f"http://127.0.0.1:{health_port}")
     try:
         ping = _wait(lambda: requests.get(worker.url + "/ping", timeout=5), proc, log_path)
         worker.before_ready = {
             "ping": ping.status_code,
+            "health_port_ping": _wait(
+                lambda: requests.get(worker.health_url + "/ping", timeout=5), proc, log_path
+            ).status_code,
             "health": worker.get("/health").json(),
             "chat": worker.post("/chat", {"message": "hello", "max_tokens": 4}),
         }
@@ -105,13 +110,15 @@ def client(http: HttpWorker) -> openai.OpenAI:
 
 
 def test_ping_is_204_while_loading_then_200(http: HttpWorker) -> None:
-    assert http.before_ready["ping"] == 204
+    assert http.before_ready["ping"] == http.before_ready["health_port_ping"] == 204
     assert http.before_ready["health"]["live"] is True and http.before_ready["health"]["ready"] is False
     early = http.before_ready["chat"]
     assert early.status_code == 503 and early.headers["Retry-After"]
     assert early.json()["error_code"] == "model_not_loaded"
     ready = requests.get(http.url + "/ping", timeout=5)  # no token: RunPod's prober has none
     assert ready.status_code == 200
+    assert requests.get(http.health_url + "/ping", timeout=5).status_code == 200
+    assert requests.get(http.health_url + "/health", timeout=5).status_code == 404  # only /ping there
     assert http.get("/health").json()["ready"] is True
 
 
