@@ -359,4 +359,5 @@ def test_the_openai_prefix_serves_the_same_api(http: HttpWorker) -> None:
 def test_the_log_has_requests_but_no_tokens(http: HttpWorker) -> None:
     log = http.log.read_text()
     assert '"GET /health HTTP/1.1" 200' in log  # uvicorn's access log: method, path, status
+    assert '"GET /ping' not in log  # the load balancer's frequent probes are left out
     assert TOKEN not in log and ADMIN not in log
