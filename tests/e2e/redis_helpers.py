@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -81,7 +82,7 @@ class Bridge:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         _wait_port(self.port)
 
-    def command(self, *args: object) -> object:
+    def command(self, *args: Any) -> Any:
         r = requests.post(self.url, json=list(args), headers={"Authorization": f"Bearer {self.token}"}, timeout=5)
         return r.json().get("result")
 
