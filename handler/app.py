@@ -62,6 +62,7 @@ class Worker:
 
     def __init__(self, settings: Settings, engine: Engine, store: Store | None = None) -> None:
         store = store or build_store(settings)
+        store.check_at_start()  # health reports the store as checked, not as fine by default
         policy = ContentPolicy(settings.adult_content_enabled, settings.policy_dir, build_judge(settings, engine))
         chat = ChatService(engine, store, policy, settings, SystemPrompts())
         enhance = EnhanceService(engine, store, policy, settings, load_profiles(settings.profiles_file))
