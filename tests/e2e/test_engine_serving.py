@@ -5,8 +5,8 @@ global RNG alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any, cast
 
 import pytest
 import torch
@@ -93,11 +93,48 @@ def test_six_concurrent_stateful_conversations_run_as_one_generate(engine: Trans
     assert [g.text for g in together] == [g.text for g in alone]
 
 
+def test_six_concurrent_stateful_chats_through_the_handler_run_as_one_generate(engine: TransformersEngine) -> None:
+    from handler.app import Worker
+    from shared.store.base import DEFAULT_NAMESPACE, Turn
+
+    worker = Worker(load_settings(batch_window_ms=300, max_batch_size=8), engine)
+
+    async def go() -> list[dict[str, Any]]:
+        for i in range(6):  # six conversations, each with 3-6 earlier exchanges in the store
+            turns = [Turn(m.role, m.content) for m in conversation(10 + i, 3 + i % 4)[1:-1]]  # type: ignore[arg-type]
+            await worker.ctx.store.append_turns(DEFAULT_NAMESPACE, f"serving-{i}", turns)
+        before = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
+        outs = await asyncio.gather(
+            *(
+                worker.handle(
+                    {
+                        "input": {
+                            "action": "chat",
+                            "message": "And then?",
+                            "conversation_id": f"serving-{i}",
+                            "max_tokens": 8,
+                        }
+                    }
+                )
+                for i in range(6)
+            )
+        )
+        after = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+        return list(outs)
+
+    outs = asyncio.run(go())
+    assert all(o["success"] for o in outs), outs
+    prompt_tokens = [o["usage"]["prompt_tokens"] for o in outs]
+    assert len(set(prompt_tokens)) > 1 and min(prompt_tokens) > 60  # each row carried its own history
+
+
 def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: TransformersEngine) -> None:
     seen = jobs_of(engine)
 
     async def go() -> None:
-        stream = engine.stream(conversation(2, 1), GenerationParams(max_tokens=200, temperature=0.0))
+        params = GenerationParams(max_tokens=200, temperature=0.0)
+        stream = cast(AsyncGenerator[str | Generation, None], engine.stream(conversation(2, 1), params))
         got = 0
         async for item in stream:
             got += isinstance(item, str)
