@@ -32,7 +32,7 @@ class PendingTurns:
     def peek(self, key: ConversationKey) -> list[Turn]:
         return list(self._turns.get(key, ()))
 
-    def keys(self) -> list[ConversationKey]:
+    def conversations(self) -> list[ConversationKey]:
         return list(self._turns)
 
     def remove(self, key: ConversationKey, written: list[Turn]) -> None:

@@ -34,6 +34,7 @@ from shared.store.pending import ConversationKey, PendingTurns
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FORMAT = "v2"  # v1 keyed conversations by id alone; its keys are never read and expire by their TTL
+FLUSH_OTHERS_PER_JOB = 16
 _BAD_ANSWER = (ValueError, TypeError, KeyError, AttributeError)  # what a garbage answer raises when decoded
 
 
@@ -120,7 +121,10 @@ class UpstashStore(Store):
             self.flushing.discard(key)
 
     async def _flush_all(self, first: ConversationKey | None = None) -> None:
-        for key in ([first] if first else []) + self.pending.keys():
+        """The job's own conversation, then a few others: after a long outage the backlog is spread
+        over the next jobs instead of landing on one."""
+        others = [k for k in self.pending.conversations() if k != first][:FLUSH_OTHERS_PER_JOB]
+        for key in ([first] if first else []) + others:
             if self.failure and time.monotonic() < self.retry_at:
                 return
             await self._flush(key)

@@ -325,7 +325,8 @@ def test_two_workers_fifty_chats_through_a_redis_restart(tmp_path: Path) -> None
             await down
             await asyncio.sleep(0.3)  # past the back-off: write back what each worker still holds
             for w in workers:
-                await w.handle({"input": {"action": "chat", "conversation_id": "flush", "message": "flush"}})
+                for _ in range(10):  # each job writes back its own conversation and up to 16 others
+                    await w.handle({"input": {"action": "chat", "conversation_id": "flush", "message": "flush"}})
             return list(chats)
 
         chats = asyncio.run(scenario())

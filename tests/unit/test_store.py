@@ -110,7 +110,7 @@ def test_the_write_back_queue_is_bounded_and_counts_what_it_drops() -> None:
     asyncio.run(scenario())
     health = store.health()
     assert store.pending.total == 4 and health.details["pending_dropped_turns"] == 2
-    assert store.pending.keys() == [("default", "c1"), ("default", "c2")]  # the oldest went
+    assert store.pending.conversations() == [("default", "c1"), ("default", "c2")]  # the oldest went
     assert health.ok is False and "2 turns were dropped" in (health.warning or "")
 
 
