@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import httpx2
+import openai
 import pytest
 from starlette.types import Message, Scope
 
@@ -163,6 +165,30 @@ def test_a_refusal_mid_stream_sends_no_refused_text(make_worker: Callable[..., W
     assert sent and LEAD.startswith(sent.rstrip()) and "na" not in sent[len(LEAD) - 5 :]
     assert json.loads(events[-2])["error"]["code"] == "content_policy_violation" and events[-1] == "[DONE]"
     assert fake.streams[-1].stopped
+
+
+def test_the_openai_client_raises_on_a_refusal_mid_stream(make_worker: Callable[..., Worker]) -> None:
+    fake = FakeEngine(token_chars=2).enqueue(LEAD + "naked" + TAIL)
+    app = build_app(make_worker(fake), _ready)
+
+    async def go() -> tuple[str, BaseException | None]:
+        # the openai package's own HTTP library (httpx2), over the app in-process
+        http_client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://worker")
+        client = openai.AsyncOpenAI(base_url="http://worker/v1", api_key="-", http_client=http_client)
+        text, error = "", None
+        try:
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "Tell me about my kid's afternoon"}], stream=True
+            )
+            async for chunk in stream:
+                text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+        except openai.APIError as exc:
+            error = exc
+        return text, error
+
+    text, error = asyncio.run(go())
+    assert isinstance(error, openai.APIError) and "content_policy_violation" in str(error)
+    assert text and "naked" not in text
 
 
 def test_a_refused_input_is_an_error_before_any_event(worker: Worker) -> None:
