@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handler.app import Worker
-from handler.http.guards import BearerAuth, BodyLimit
+from handler.http.guards import BearerAuth, BodyLimit, refusal
 from handler.http.routes_openai import openai_router
 from handler.http.routes_seed import seed_router
+from shared.errors import UnknownAction
 
 log = logging.getLogger("handler.http")
 
@@ -62,6 +64,7 @@ def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]], readiness:
         task.cancel()
 
     app = FastAPI(title="chat-worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(StarletteHTTPException, _no_route)
     app.include_router(ping_router(worker, state))
     app.include_router(seed_router(worker))
     app.include_router(openai_router(worker.openai))
@@ -70,6 +73,13 @@ def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]], readiness:
     if settings.http_auth_token is not None and settings.http_auth_token.get_secret_value():
         app.add_middleware(BearerAuth, token=settings.http_auth_token.get_secret_value())
     return app
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods fail in the family's own shape, like every other failure."""
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 404
+    what = f"no route {request.method} {request.url.path}"
+    return refusal(request.url.path, UnknownAction(what, field="path"), status=status)
 
 
 def build_health_app(worker: Worker, readiness: Readiness) -> FastAPI:

@@ -83,6 +83,14 @@ def test_failures_have_the_status_that_fits_the_code(
     assert r.json() == {"success": False, "error_code": code, "error": r.json()["error"], "field": field}
 
 
+def test_unknown_routes_fail_in_the_familys_shape(worker: Worker) -> None:
+    seed = call(worker, "POST", "/teleport", json={})
+    assert seed.status_code == 404 and seed.json()["error_code"] == "unknown_action" and seed.json()["field"] == "path"
+    oai = call(worker, "POST", "/v1/completions", json={})
+    assert oai.status_code == 404 and oai.json()["error"]["code"] == "unknown_action"
+    assert call(worker, "GET", "/chat").status_code == 405
+
+
 def test_overloaded_is_503_with_retry_after_on_both_apis(make_worker: Callable[..., Worker]) -> None:
     worker = make_worker(FakeEngine().enqueue(Overloaded("64 waiting"), Overloaded("64 waiting")))
     seed = call(worker, "POST", "/chat", json={"message": "hi"})
