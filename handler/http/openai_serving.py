@@ -20,7 +20,7 @@ from handler.context import WorkerContext
 from handler.errors import validation_to_invalid
 from handler.http.openai_protocol import ChatCompletionRequest, to_chat_payload, unsupported
 from handler.http.status import openai_error
-from handler.validation import parse
+from handler.validation import check_input_size, parse
 from shared.chat import ChatReply
 from shared.errors import InvalidInput, WorkerError
 from shared.schemas.chat import ChatRequest
@@ -60,6 +60,7 @@ class OpenAIServing:
     def _parse(self, body: Any) -> ChatCompletionRequest:
         if not isinstance(body, dict):
             raise InvalidInput("the request body must be a JSON object", field="body")
+        check_input_size(self.ctx.settings, body)  # MAX_INPUT_CHARS, as for every queue job
         try:
             req = ChatCompletionRequest.model_validate(body)
         except ValidationError as exc:

@@ -106,6 +106,10 @@ def test_limits_are_the_chat_services_and_name_the_openai_field(make_worker: Cal
     r = call(worker, "POST", "/v1/chat/completions", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
     assert call(worker, "POST", "/chat", json={"message": "x" * 11}).json()["field"] == "message"
+    whole = make_worker(max_input_chars=1024, max_message_chars=10, max_system_prompt_chars=10, max_history_chars=10)
+    padded = {"messages": [{"role": "user", "content": "hi"}], "metadata": {"note": "y" * 2000}}
+    r = call(whole, "POST", "/v1/chat/completions", json=padded)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "metadata"
 
 
 def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine) -> None:
