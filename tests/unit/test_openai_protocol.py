@@ -11,6 +11,7 @@ from handler.http.openai_protocol import ChatCompletionRequest, to_chat_payload
 from handler.http.status import STATUS, openai_error, retry_headers
 from shared import errors
 from shared.errors import InvalidInput, Overloaded, PolicyViolation, WorkerError
+from shared.settings import Settings
 from shared.store import MemoryStore
 from tests.conftest import make_settings
 from tests.fakes.engine import FakeEngine
@@ -123,7 +124,10 @@ def test_openai_error_objects() -> None:
 
 
 def test_settings_for_http_mode() -> None:
-    s = make_settings()
-    assert (s.worker_mode, s.host, s.port, s.http_auth_token) == ("queue", "127.0.0.1", 8000, None)
+    defaults = {
+        name: Settings.model_fields[name].default for name in ("worker_mode", "host", "port", "http_auth_token")
+    }
+    assert defaults == {"worker_mode": "queue", "host": "127.0.0.1", "port": 8000, "http_auth_token": None}
+    assert make_settings(worker_mode="http", port=9000, port_health=9001).port_health == 9001
     with pytest.raises(WorkerError, match="WORKER_MODE"):
         make_settings(worker_mode="grpc")
