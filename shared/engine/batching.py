@@ -33,6 +33,7 @@ class BatchRunner:
         self.rng = WorkerRng()
         self.generate_calls = 0
         self.forward_calls = 0
+        self.tokens_generated = 0  # picked by the sampler, every row (a cancelled row's too)
 
     def __call__(self, jobs: list[Job]) -> list[Generation | float]:
         import torch
@@ -45,7 +46,11 @@ class BatchRunner:
         try:
             odds = dict(zip(map(id, judges), self._judge(judges), strict=True)) if judges else {}
             if replies:
-                self._generate(replies)
+                before = sum(len(j.progress.ids) for j in replies)
+                try:
+                    self._generate(replies)
+                finally:
+                    self.tokens_generated += sum(len(j.progress.ids) for j in replies) - before
         except torch.cuda.OutOfMemoryError:
             memory_figures.free_cuda_cache()
             raise OutOfMemory from None

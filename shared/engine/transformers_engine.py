@@ -210,6 +210,7 @@ class TransformersEngine(Engine):
                     "batches_run": self._scheduler.batches_run,
                     "largest_batch": self._scheduler.largest_batch,
                     "generate_calls": runner.generate_calls if runner else 0,
+                    "tokens_generated": runner.tokens_generated if runner else 0,
                     "fault": self._scheduler.fault,
                 },
                 prefix_cache={"hits": self._prefixes.hits, "misses": self._prefixes.misses},
