@@ -92,3 +92,10 @@ def test_a_long_reply_is_judged_in_overlapping_pieces_of_bounded_size() -> None:
     assert spans[0][0] == 0 and "little girl" in pieces[-1]
     for (_, end), (start, _) in itertools.pairwise(spans):  # each overlaps the next by the window
         assert end - start >= POLICY.holdback_chars
+
+
+def test_text_without_whitespace_is_released_only_at_the_end() -> None:
+    reply = "从前有一条龙住在山里，它每天早上都会飞到河边喝水，然后回到山洞里睡觉。" * 3
+    guard = guard_for("hello")
+    assert "".join(guard.feed(token) for token in tokens_of(reply, 2)) == ""
+    assert guard.finish(reply) == reply
