@@ -48,13 +48,18 @@ MIGRATION = ROOT / "infra" / "supabase" / "migrations" / "20261126000000_chat_wo
 SERVICE_KEY = "service-role-key-for-the-stand-in"
 WARMUP_URL = "https://project-ref.supabase.co/functions/v1/chat-worker-warmup"
 WARMUP_SECRET = "vault-stored-warmup-secret-9c1e"
+TEMPLATE = (
+    "Platform template: rewrite the idea as ONE line of comma-separated tags (subject, setting, lighting, camera, "
+    "style) for an image model. Keep every word the user wrote."
+)
 TEMPLATES_SQL = """
 create table public.prompt_templates (id serial primary key, job_type text not null, system_prompt text not null,
-                                      is_active boolean not null default true, updated_at timestamptz default now());
+                                      is_active boolean not null default true, updated_at timestamptz default now())
+"""
+TEMPLATES_ROWS = """
 insert into public.prompt_templates (job_type, system_prompt, is_active, updated_at) values
   ('sdxl_image_fast', 'An older template that must not be used.', true, now() - interval '1 day'),
-  ('sdxl_image_fast', 'Platform template: rewrite the idea as ONE line of comma-separated tags (subject, setting, '
-                      'lighting, camera, style) for an image model. Keep every word the user wrote.', true, now()),
+  ('sdxl_image_fast', %(template)s, true, now()),
   ('sdxl_image_fast', 'An inactive template.', false, now() + interval '1 day');
 """
 
@@ -74,6 +79,7 @@ def platform_db() -> Iterator[PlatformDb]:
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
             conn.execute(STANDINS_SQL)
             conn.execute(TEMPLATES_SQL)
+            conn.execute(TEMPLATES_ROWS, {"template": TEMPLATE})
         migration = pg.psql_file(MIGRATION)
         if migration.returncode == 0:
             with psycopg.connect(pg.dsn, autocommit=True) as conn:

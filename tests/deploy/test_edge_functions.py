@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.deploy.conftest import SERVICE_KEY, PlatformDb
+from tests.deploy.conftest import SERVICE_KEY, TEMPLATE, PlatformDb
 from tests.deploy.postgrest_standin import PostgrestStandIn
 from tests.e2e.conftest import ROOT, LocalApi
 
@@ -31,6 +31,7 @@ def test_deno_suite_against_the_real_worker(
         "WORKER_URL": api.url,
         "SUPABASE_URL": postgrest.url,
         "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+        "TEMPLATE_TEXT": TEMPLATE,  # the newest active row for sdxl_image_fast
     }
     cmd = [str(DENO), "test", "--frozen", "--cached-only", "--allow-net", "--allow-env", "tests/"]
     done = subprocess.run(cmd, cwd=FUNCTIONS, env=env, capture_output=True, text=True, timeout=600, check=False)

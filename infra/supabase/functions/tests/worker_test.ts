@@ -33,14 +33,26 @@ Deno.test("chat: a reply from the real model, and the same user continuing the c
   assert.equal(second.body.history_turns_used, 2);
 });
 
-Deno.test("enhance-prompt sends the platform's template (edge_function tier)", async () => {
+Deno.test("enhance-prompt sends the platform's template as system_prompt to the real worker", async () => {
+  const sent: Array<Record<string, unknown>> = [];
+  const recording: typeof fetch = (input, init) => {
+    if (typeof init?.body === "string") sent.push(JSON.parse(init.body).input);
+    return fetch(input, init);
+  };
   const res = await call(
-    enhanceHandler(worker()),
+    enhanceHandler(worker(), recording),
     { prompt: "a lighthouse on a cliff at dusk", job_type: "sdxl_image_fast", seed: 1 },
     await userToken("user-3"),
   );
   assert.equal(res.status, 200, JSON.stringify(res.body));
-  assert.equal(res.body.enhancement_source, "edge_function");
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].system_prompt, required("TEMPLATE_TEXT"));
+  // edge_function: the model wrote it under the template; rule_based: the worker judged the small
+  // model's text unusable (or too slow on a loaded machine) and composed it by rules.
+  assert.ok(
+    ["edge_function", "rule_based"].includes(String(res.body.enhancement_source)),
+    JSON.stringify(res.body),
+  );
   assert.ok(String(res.body.enhanced_prompt).includes("lighthouse"));
 });
 
