@@ -10,20 +10,25 @@ from __future__ import annotations
 #   before the first newer exchange, so the list stays ordered by the time of each exchange.
 # - The list keeps the last `max` turns, then drops leading assistant turns: whole exchanges only.
 APPEND = """
+local function turn(raw)  -- a list item that is not a turn (written by hand?) must not stop every write
+  local ok, t = pcall(cjson.decode, raw)
+  if ok and type(t) == 'table' then return t end
+  return {role = 'user', at = 0}
+end
 local ttl, max, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local written, pivot = 0, false
 for i = 4, #ARGV, 3 do
   local id, at, item = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   if not redis.call('ZSCORE', KEYS[2], id) then
-    if cjson.decode(item).role == 'user' then
+    if turn(item).role == 'user' then
       pivot = false
       local j = -1
       while true do
         local other = redis.call('LINDEX', KEYS[1], j)
         if not other then break end
-        local turn = cjson.decode(other)
-        if tonumber(turn.at) <= at then break end
-        if turn.role == 'user' then pivot = other end
+        local t = turn(other)
+        if (tonumber(t.at) or 0) <= at then break end
+        if t.role == 'user' then pivot = other end
         j = j - 1
       end
     end
@@ -39,7 +44,7 @@ end
 redis.call('LTRIM', KEYS[1], -max, -1)
 while true do
   local first = redis.call('LINDEX', KEYS[1], 0)
-  if not first or cjson.decode(first).role == 'user' then break end
+  if not first or turn(first).role == 'user' then break end
   redis.call('LPOP', KEYS[1])
 end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -keep - 1)

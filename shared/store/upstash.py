@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -77,13 +77,17 @@ class UpstashStore(Store):
         self._probed = False
 
     # ---- the guarded call --------------------------------------------------------
-    async def _call(self, op: Awaitable[T]) -> T:
+    async def _call(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """`command(*args)` under the timeout; any failure, even one raised while building the request,
+        becomes RedisUnavailable and starts the back-off."""
         if self.failure and time.monotonic() < self.retry_at:
-            if asyncio.iscoroutine(op):
-                op.close()
             raise RedisUnavailable(self.failure)
+
+        async def invoke() -> T:
+            return await command(*args)
+
         try:
-            result = await asyncio.wait_for(op, self.timeout_s)
+            result = await asyncio.wait_for(invoke(), self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - every failure kind degrades the same way
             self._failed("timeout" if isinstance(exc, TimeoutError) else _kind(exc))
             raise RedisUnavailable(self.failure) from None
@@ -113,7 +117,7 @@ class UpstashStore(Store):
                 args = [str(self.conversation_ttl_s), str(self.max_turns), str(2 * self.max_turns + 16)]
                 for turn in batch:
                     args += [turn.id, repr(turn.at), json.dumps(turn.to_dict())]
-                await self._call(self.client.eval(scripts.APPEND, self._keys(key), args))
+                await self._call(self.client.eval, scripts.APPEND, self._keys(key), args)
                 self.pending.remove(key, batch)
         except RedisUnavailable:
             pass  # kept for the next flush; the caller's answer carries the store's warning
@@ -146,8 +150,8 @@ class UpstashStore(Store):
         local = await self.local.get_turns(namespace, conversation_id, limit)
         try:
             await self._flush_all(first=key)
-            raw = await self._call(self.client.lrange(self._keys(key)[0], -limit, -1))
-            remote = [Turn.from_dict(json.loads(item)) for item in raw or []]
+            raw = await self._call(self.client.lrange, self._keys(key)[0], -limit, -1)
+            remote = _decode_turns(raw)
         except (RedisUnavailable, *_BAD_ANSWER):
             return local
         turns = _merge(remote, self.pending.peek(key), limit)
@@ -165,7 +169,7 @@ class UpstashStore(Store):
         self.pending.discard(key)
         local = await self.local.delete_conversation(namespace, conversation_id)
         try:
-            return bool(await self._call(self.client.delete(*self._keys(key)))) or local
+            return bool(await self._call(self.client.delete, *self._keys(key))) or local
         except (RedisUnavailable, *_BAD_ANSWER):
             return local
 
@@ -173,7 +177,7 @@ class UpstashStore(Store):
     async def cache_get(self, key: str) -> dict[str, Any] | None:
         keys = [self.k_cache + key, self.k_index, self.k_hits, self.k_misses]
         try:
-            raw = await self._call(self.client.eval(scripts.CACHE_GET, keys, [str(time.time())]))
+            raw = await self._call(self.client.eval, scripts.CACHE_GET, keys, [str(time.time())])
             value = json.loads(raw) if raw is not None else None
             return value if isinstance(value, dict) else None
         except (RedisUnavailable, *_BAD_ANSWER):
@@ -184,14 +188,14 @@ class UpstashStore(Store):
             return
         args = [json.dumps(value), str(int(self.cache_ttl_s)), str(time.time()), str(self.cache_size)]
         try:
-            await self._call(self.client.eval(scripts.CACHE_PUT, [self.k_cache + key, self.k_index], args))
+            await self._call(self.client.eval, scripts.CACHE_PUT, [self.k_cache + key, self.k_index], args)
         except (RedisUnavailable, *_BAD_ANSWER):
             await self.local.cache_put(key, value)
 
     async def cache_clear(self) -> int:
         local = await self.local.cache_clear()
         try:
-            return int(await self._call(self.client.eval(scripts.CACHE_CLEAR, [self.k_index], [])))
+            return int(await self._call(self.client.eval, scripts.CACHE_CLEAR, [self.k_index], []))
         except (RedisUnavailable, *_BAD_ANSWER):
             return local
 
@@ -204,7 +208,7 @@ class UpstashStore(Store):
             return await tx.exec()
 
         try:
-            size, hits, misses = await self._call(counts())
+            size, hits, misses = await self._call(counts)
             return CacheStats(int(size or 0), int(hits or 0), int(misses or 0))
         except (RedisUnavailable, *_BAD_ANSWER):
             return await self.local.cache_stats()
@@ -216,7 +220,7 @@ class UpstashStore(Store):
 
     async def probe(self) -> None:
         with contextlib.suppress(RedisUnavailable):  # a failure is recorded by _call and shown by health()
-            await self._call(self.client.ping())
+            await self._call(self.client.ping)
 
     def check_at_start(self) -> None:
         try:
@@ -259,6 +263,21 @@ class UpstashStore(Store):
                 "checked": self._probed,
             },
         )
+
+
+def _decode_turns(raw: Any) -> list[Turn]:
+    """The turns in an LRANGE answer; an item that is not a turn is skipped (never served, never fatal)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError("not a list")
+    turns = []
+    for item in raw:
+        try:
+            turns.append(Turn.from_dict(json.loads(item)))
+        except _BAD_ANSWER:
+            continue
+    return turns
 
 
 def _merge(remote: list[Turn], pending: list[Turn], limit: int) -> list[Turn]:

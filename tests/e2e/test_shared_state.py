@@ -339,3 +339,15 @@ def test_two_workers_fifty_chats_through_a_redis_restart(tmp_path: Path) -> None
     finally:
         bridge.stop()
         server.stop()
+
+
+def test_a_list_item_that_is_not_a_turn_does_not_stop_the_writes(bridge: Bridge) -> None:
+    prefix = f"junk-{uuid.uuid4().hex[:8]}"
+    worker, _ = _worker(bridge.url, TOKEN, prefix)
+    bridge.command("RPUSH", f"{prefix}:v2:conv:default:junk", "not json")
+    out = _run(worker, {"action": "chat", "conversation_id": "junk", "message": "hello"})
+    assert "warnings" not in out  # written, not queued behind a failing script
+    fresh, _ = _worker(bridge.url, TOKEN, prefix)  # reads Redis, skipping the item it cannot read
+    assert _run(fresh, {"action": "chat", "conversation_id": "junk", "message": "again"})["history_turns_used"] == 2
+    raw = bridge.command("LRANGE", f"{prefix}:v2:conv:default:junk", 0, -1)
+    assert raw[0] == "not json" and [json.loads(item)["content"] for item in raw[1::2]] == ["hello", "again"]
