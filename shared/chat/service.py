@@ -93,7 +93,10 @@ class ChatService:
         # current message and indicators only from the user's side, never from assistant replies.
         texts = [request.message, request.system_prompt or "", *(m.content for m in history)]
         user_texts = [request.message, *(m.content for m in history if m.role == "user")]
-        found = self.policy.enforce(texts, action="chat", trigger_text=request.message, indicator_texts=user_texts)
+        # Off the event loop: a maximum-size history takes the policy seconds (health must stay responsive).
+        found = await asyncio.to_thread(
+            self.policy.enforce, texts, action="chat", trigger_text=request.message, indicator_texts=user_texts
+        )
         explicit = force_adult or request.unrestricted or found.adult_trigger
         if explicit and not self.policy.adult_enabled:
             raise AdultContentDisabled("adult content is not enabled on this worker", field="unrestricted")

@@ -61,7 +61,8 @@ class EnhanceService:
         profile = self._profile(req)
         context_text = self._context_text(req)
         policy_texts = [req.prompt, context_text, req.system_prompt or ""]  # all of it reaches the model
-        found = self.policy.enforce(policy_texts, action="enhance")
+        # Off the event loop: a maximum-size system prompt and context take the policy a while.
+        found = await asyncio.to_thread(self.policy.enforce, policy_texts, action="enhance")
         adult = found.sexual or found.adult_detected
         adult_mode = adult and self.policy.adult_enabled
         await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
