@@ -19,7 +19,7 @@ const worker = () =>
   });
 const short = { max_tokens: 8, temperature: 0 };
 
-Deno.test("chat: a reply from the real model, and the same user continuing the conversation", async () => {
+Deno.test("chat: a reply from the real model; the same user continues, another user cannot", async () => {
   const token = await userToken("user-2");
   const conversation_id = `deno-${crypto.randomUUID()}`;
   const handler = chatHandler(worker());
@@ -31,6 +31,16 @@ Deno.test("chat: a reply from the real model, and the same user continuing the c
   assert.ok(typeof first.body.response === "string" && first.body.response.trim().length > 0);
   assert.equal(first.body.history_turns_used, 0);
   assert.equal(second.body.history_turns_used, 2);
+  // another user with the same conversation id (and the first user's id in the body) starts afresh
+  const intruder = await userToken("user-intruder");
+  const third = await call(handler, {
+    message: "What is my name?",
+    conversation_id,
+    user_id: "user-2",
+    ...short,
+  }, intruder);
+  assert.equal(third.status, 200, JSON.stringify(third.body));
+  assert.equal(third.body.history_turns_used, 0);
 });
 
 Deno.test("enhance-prompt sends the platform's template as system_prompt to the real worker", async () => {
