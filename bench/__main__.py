@@ -17,6 +17,7 @@ from typing import Any
 from bench import micro
 from bench.baseline import SequentialEngine
 from bench.load import sweep
+from bench.mixed_prefix import mixed_prefixes
 from handler.app import Worker
 from shared.engine.transformers_engine import TransformersEngine
 from shared.settings import load_settings
@@ -80,6 +81,9 @@ def main() -> None:
     baseline = Worker(settings, SequentialEngine(engine))
     print("1. throughput and latency, baseline (one plain generate at a time) vs ours", flush=True)
     results["load"] = sweep(ours, baseline, levels)
+    print("1b. distinct conversations in one batch: padded prefix KV vs dropped prefixes", flush=True)
+    results["mixed_prefix"] = mixed_prefixes()
+    print(f"   {results['mixed_prefix']}")
     print("2. prefill with and without prefix reuse", flush=True)
     results["prefill"] = micro.prefill(engine)
     print(f"   {results['prefill']}")
@@ -107,9 +111,9 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
         return next(x for x in r["load"] if x["engine"] == engine and x["action"] == action and x["concurrency"] == c)
 
     out: dict[str, Any] = {}
-    for action in ("enhance", "chat", "chat_stateful"):
+    for action in ("enhance", "chat", "chat_stateful", "chat_stateful_cold"):
         lone = row("ours", action, 1)["p50_s"]
-        for c in sorted({x["concurrency"] for x in r["load"]}):
+        for c in sorted({x["concurrency"] for x in r["load"] if x["action"] == action}):
             ours, base = row("ours", action, c), row("baseline", action, c)
             out[f"{action}_c{c}_speedup"] = round(ours["jobs_per_s"] / base["jobs_per_s"], 2)
             out[f"{action}_c{c}_p95_over_lone"] = round(ours["p95_s"] / lone, 2)

@@ -1,7 +1,8 @@
 """Throughput and latency at several concurrency levels, through the handler.
 
-Workloads: uncached enhance; stateless chat (no history); stateful chat (each job continues
-its own conversation_id, whose 3-6 earlier exchanges are in the store)."""
+Workloads: uncached enhance; stateless chat (no history); stateful chat: each job continues
+its own conversation_id with 3-6 earlier exchanges in the store, the latest of them served
+by this worker (warm: its prefix cache holds the head) or all written elsewhere (cold)."""
 
 from __future__ import annotations
 
@@ -50,13 +51,13 @@ STATEFUL_TURNS = [  # earlier exchanges of the stateful conversations (3-6 per c
 ]
 
 
-async def seed_conversations(worker: Worker, tag: str, n: int) -> list[str]:
-    """n distinct conversations, each with 3-6 earlier exchanges already in the worker's store."""
+async def seed_conversations(worker: Worker, tag: str, n: int, earlier: int = 0) -> list[str]:
+    """n distinct conversations, each with 3-6 (`earlier` more) exchanges already in the worker's store."""
     ids = []
     for i in range(n):
         cid = f"bench-{tag}-{i}"
         turns: list[Turn] = []
-        for question, answer in STATEFUL_TURNS[: 3 + i % 4]:
+        for question, answer in STATEFUL_TURNS[: 3 + i % 4 - earlier]:
             topic = ENHANCE_PROMPTS[i % 16]
             turns += [Turn("user", f"{question} (about {topic})"), Turn("assistant", answer)]
         await worker.ctx.store.append_turns(DEFAULT_NAMESPACE, cid, turns)
@@ -64,8 +65,21 @@ async def seed_conversations(worker: Worker, tag: str, n: int) -> list[str]:
     return ids
 
 
+async def prepare_stateful(ours: Worker, baseline: Worker, n: int, warm: bool) -> list[str]:
+    """The same conversations in both workers' stores. Warm: the latest of the 3-6 exchanges was
+    served by `ours` (as when a conversation's previous turn reached this worker, whose prefix
+    cache then holds its head); cold: all were written by someone else."""
+    ids = await seed_conversations(ours, uuid.uuid4().hex[:8], n, earlier=1 if warm else 0)
+    if warm:
+        await asyncio.gather(*(ours.handle({"input": p}) for p in payloads("chat_stateful", n, ids)))
+    for cid in ids:
+        stored = await ours.ctx.store.get_turns(DEFAULT_NAMESPACE, cid, 100)
+        await baseline.ctx.store.append_turns(DEFAULT_NAMESPACE, cid, stored.turns)
+    return ids
+
+
 def payloads(action: str, n: int, conversations: list[str] | None = None) -> list[dict[str, Any]]:
-    if action == "chat_stateful":
+    if action.startswith("chat_stateful"):
         assert conversations is not None
         return [
             {
@@ -93,7 +107,9 @@ def payloads(action: str, n: int, conversations: list[str] | None = None) -> lis
     ]
 
 
-async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) -> dict[str, Any]:
+async def run_level(
+    worker: Worker, action: str, concurrency: int, jobs: int, conversations: list[str] | None = None
+) -> dict[str, Any]:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     failures = 0
@@ -106,7 +122,6 @@ async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) ->
             latencies.append(time.perf_counter() - started)
             failures += 0 if out.get("success") else 1
 
-    conversations = await seed_conversations(worker, uuid.uuid4().hex[:8], jobs) if action == "chat_stateful" else None
     started = time.perf_counter()
     await asyncio.gather(*(one(p) for p in payloads(action, jobs, conversations)))
     wall = time.perf_counter() - started
@@ -123,14 +138,17 @@ async def run_level(worker: Worker, action: str, concurrency: int, jobs: int) ->
 
 def sweep(ours: Worker, baseline: Worker, levels: list[int]) -> list[dict[str, Any]]:
     rows = []
-    for action in ("enhance", "chat", "chat_stateful"):
-        for c in levels:
+    for action in ("enhance", "chat", "chat_stateful", "chat_stateful_cold"):
+        for c in levels if action != "chat_stateful_cold" else [1, 8]:
             jobs = max(8, c)
+            convs = None
+            if action.startswith("chat_stateful"):
+                convs = asyncio.run(prepare_stateful(ours, baseline, jobs, warm=action == "chat_stateful"))
             for name, worker in (("baseline", baseline), ("ours", ours)):
-                row = asyncio.run(run_level(worker, action, c, jobs))
+                row = asyncio.run(run_level(worker, action, c, jobs, convs))
                 rows.append({"engine": name, **row})
                 print(
-                    f"  {action:<13} c={c:<3} {name:<9} {row['jobs_per_s']:>7.2f} jobs/s  p50 {row['p50_s']:.2f}s"
+                    f"  {action:<18} c={c:<3} {name:<9} {row['jobs_per_s']:>7.2f} jobs/s  p50 {row['p50_s']:.2f}s"
                     f"  p95 {row['p95_s']:.2f}s",
                     flush=True,
                 )
