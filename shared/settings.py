@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import SettingsError
@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     test_only_load_gate: Path | None = Field(
         None, description="Tests only: HTTP mode waits until this file exists before loading the model."
     )
+
+    @field_validator("runpod_log_level", mode="before")
+    @classmethod
+    def _sdk_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # the SDK reads it case-insensitively too
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

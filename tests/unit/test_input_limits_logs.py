@@ -46,6 +46,7 @@ def test_the_sdk_logs_outputs_only_with_the_content_switch(level: str, content: 
 def test_the_default_runpod_level_is_info() -> None:
     assert make_settings().runpod_log_level == "INFO"
     assert make_settings().debug_log_content is False
+    assert make_settings(runpod_log_level="debug").runpod_log_level == "DEBUG"  # as case-blind as the SDK
 
 
 @pytest.mark.parametrize(
