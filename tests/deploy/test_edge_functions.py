@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -19,8 +20,9 @@ DENO = ROOT / ".deno" / "node_modules" / ".bin" / "deno"
 
 
 def test_deno_suite_against_the_real_worker(
-    api: LocalApi, platform_db: PlatformDb, postgrest: PostgrestStandIn
+    api: LocalApi, start_api: Callable[..., LocalApi], platform_db: PlatformDb, postgrest: PostgrestStandIn
 ) -> None:
+    streaming = start_api(STREAM_ENABLED="true")  # the generator handler: /stream serves the deltas
     assert DENO.is_file(), "Deno is missing: `make test` installs it (scripts/ensure_deno.sh)"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -29,6 +31,7 @@ def test_deno_suite_against_the_real_worker(
         "DENO_NO_UPDATE_CHECK": "1",
         "NO_COLOR": "1",
         "WORKER_URL": api.url,
+        "STREAM_WORKER_URL": streaming.url,
         "SUPABASE_URL": postgrest.url,
         "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
         "TEMPLATE_TEXT": TEMPLATE,  # the newest active row for sdxl_image_fast
@@ -38,7 +41,7 @@ def test_deno_suite_against_the_real_worker(
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-8000:]
     summary = re.search(r"ok \| (\d+) passed \| 0 failed", report)
-    assert summary and int(summary.group(1)) >= 14, report[-3000:]
+    assert summary and int(summary.group(1)) >= 15, report[-3000:]
     # supabase-js asked for the job type's active templates, newest first
     reads = [r for r in postgrest.requests if r.startswith("/rest/v1/prompt_templates?")]
     assert any("job_type=eq.sdxl_image_fast" in r and "is_active=eq.true" in r for r in reads), reads

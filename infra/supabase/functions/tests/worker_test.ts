@@ -96,3 +96,26 @@ Deno.test("a refusal: 422 content_policy_violation, no reply text", async () => 
   assert.equal(res.body.error_code, "content_policy_violation");
   assert.equal(res.body.response, undefined);
 });
+
+Deno.test("chat with stream: true relays the streaming worker's deltas as server-sent events", async () => {
+  const env = makeEnv({ RUNPOD_ENDPOINT_URL: required("STREAM_WORKER_URL"), RUNPOD_POLL_INTERVAL_MS: "100" });
+  const res = await chatHandler(env)(
+    new Request("http://localhost/functions/v1/chat", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await userToken("user-6")}`, "content-type": "application/json" },
+      body: JSON.stringify({ message: "Say hello.", stream: true, ...short }),
+    }),
+  );
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  const events = (await res.text()).trim().split("\n\n").map((block) => {
+    const [event, data] = block.split("\n");
+    return { event: event.replace("event: ", ""), data: JSON.parse(data.replace("data: ", "")) };
+  });
+  const deltas = events.filter((e) => e.event === "delta").map((e) => e.data.delta).join("");
+  const last = events.at(-1)!;
+  assert.equal(last.event, "done", JSON.stringify(events));
+  assert.equal(last.data.success, true);
+  assert.ok(deltas.length > 0);
+  assert.equal(deltas, last.data.response);
+});
