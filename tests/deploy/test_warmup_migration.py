@@ -16,7 +16,7 @@ def test_migration_applies_and_schedules_the_warmup(platform_db: PlatformDb) -> 
     assert platform_db.migration.returncode == 0, platform_db.migration.stderr
     with psycopg.connect(platform_db.pg.dsn) as conn:
         jobs = conn.execute("select command from cron.job where jobname = 'chat-worker-warmup'").fetchall()
-    assert jobs == [("select public.chat_worker_warmup()",)]
+    assert jobs == [("select chat_worker.warmup()",)]
 
 
 def test_migration_can_be_applied_again(platform_db: PlatformDb) -> None:
@@ -49,3 +49,13 @@ def test_scheduled_command_ran_and_posted_the_warmup_with_the_vault_secret(platf
     assert headers["authorization"] == f"Bearer {WARMUP_SECRET}"
     assert called_by == "postgres"
     assert ("succeeded",) in runs
+
+
+def test_only_the_scheduler_may_run_the_warmup(platform_db: PlatformDb) -> None:
+    """Like Supabase's API roles, a role other than the owner cannot trigger warm-ups (or read the secret)."""
+    with psycopg.connect(platform_db.pg.dsn, autocommit=True) as conn:
+        conn.execute("drop role if exists api_caller")
+        conn.execute("create role api_caller nologin")
+        conn.execute("set role api_caller")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select chat_worker.warmup()")

@@ -1,5 +1,5 @@
 -- Scheduled warm-up of the chat worker (Supabase's documented way to call a function on a schedule):
--- pg_cron runs public.chat_worker_warmup() every 5 minutes; it POSTs to the chat-worker-warmup edge
+-- pg_cron runs chat_worker.warmup() every 5 minutes; it POSTs to the chat-worker-warmup edge
 -- function with pg_net, reading the function's URL and secret from Supabase Vault at run time.
 -- The interval against RunPod's idle timeout and FlashBoot, and its cost: docs/DEPLOYMENT.md.
 --
@@ -19,7 +19,12 @@ begin
 end
 $$;
 
-create or replace function public.chat_worker_warmup() returns bigint
+-- A schema of its own: Supabase's API (PostgREST) exposes `public`, where new functions are
+-- executable by anon and authenticated; nobody but the scheduler should trigger warm-ups.
+create schema if not exists chat_worker;
+revoke all on schema chat_worker from public;
+
+create or replace function chat_worker.warmup() returns bigint
 language plpgsql
 security definer
 set search_path = ''
@@ -42,7 +47,7 @@ end
 $$;
 
 -- Only the scheduler (the owner) runs it: it reads secrets.
-revoke all on function public.chat_worker_warmup() from public;
+revoke all on function chat_worker.warmup() from public;
 
 -- Same name again updates the existing job, so the migration can be re-applied.
-select cron.schedule('chat-worker-warmup', '*/5 * * * *', 'select public.chat_worker_warmup()');
+select cron.schedule('chat-worker-warmup', '*/5 * * * *', 'select chat_worker.warmup()');
