@@ -64,6 +64,8 @@ def test_max_history_turns_zero_keeps_no_history(make_worker: Any) -> None:
         worker, {"action": "admin", "command": "conversation_get", "conversation_id": "none", "admin_token": ADMIN}
     )
     assert stored["turns"] == []
+    held = asyncio.run(worker.ctx.store.get_turns("default", "none", 100))  # nothing kept, not just not read
+    assert held.turns == []
 
 
 class _Unreachable:
