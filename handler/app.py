@@ -12,8 +12,8 @@ from handler import logs
 from handler.actions import chat as chat_action
 from handler.context import WorkerContext
 from handler.errors import error_output
-from handler.http import openai_jobs
-from handler.http.openai_serving import OpenAIServing
+from handler.openai import jobs as openai_jobs
+from handler.openai.serving import OpenAIServing
 from handler.validation import check_input_size
 from shared.chat import ChatService, SystemPrompts
 from shared.chat.stream_guard import close_stream

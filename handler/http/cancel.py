@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -32,4 +33,6 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T | None
     if task.done():
         return task.result()
     task.cancel()
+    with contextlib.suppress(BaseException):  # wait for it to unwind, so what it held is released
+        await task
     return None

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handler.http.status import failure, openai_error
+from handler.status import failure, openai_error
 from shared.errors import InvalidInput, Unauthorized, WorkerError
 
 OPEN_PATHS = frozenset({"/ping"})  # RunPod's load balancer probes it without credentials

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from handler.http.body import SSE_HEADERS, read_json
 from handler.http.cancel import cancel_on_disconnect
-from handler.http.openai_serving import OpenAIServing
-from handler.http.status import openai_error, retry_headers
-from shared.errors import InvalidInput
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from handler.openai.serving import OpenAIServing
+from handler.status import openai_error, retry_headers
 
 
 def error_response(exc: BaseException) -> JSONResponse:
     status, body = openai_error(exc)
     return JSONResponse(body, status_code=status, headers=retry_headers(status))
-
-
-async def _body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInput("the request body is not valid JSON", field="body") from None
 
 
 def openai_router(serving: OpenAIServing) -> APIRouter:
@@ -36,7 +26,7 @@ def openai_router(serving: OpenAIServing) -> APIRouter:
 
     async def chat_completions(request: Request) -> Response:
         try:
-            req = serving.parse(await _body(request))
+            req = serving.parse(await read_json(request))
             if req.stream:
                 # Headers go out with the first released text; refusals before it are plain errors.
                 events = await cancel_on_disconnect(request, serving.open_stream(req))

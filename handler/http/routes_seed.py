@@ -3,7 +3,6 @@ and answers exactly what that action answers; a failure gets the status that fit
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,10 +12,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from handler.app import Worker
 from handler.dispatch import STREAMING_ACTIONS
+from handler.http.body import SSE_HEADERS, read_json_object
 from handler.http.cancel import cancel_on_disconnect
-from handler.http.openai_serving import sse
-from handler.http.routes_openai import SSE_HEADERS
-from handler.http.status import failure, retry_headers, status_for
+from handler.sse import sse
+from handler.status import failure, retry_headers, status_for
 from shared.errors import InvalidInput
 
 # (method, path, action): the same table as the README's migration table
@@ -35,20 +34,6 @@ SEED_ROUTES: list[tuple[str, str, str]] = [
 ]
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is {} (the seed's GET and clear routes send none)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInput("the request body is not valid JSON", field="body") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the request body must be a JSON object", field="body")
-    return body
-
-
 def respond(output: dict[str, Any]) -> JSONResponse:
     if output.get("success") is False and "error_code" in output:
         status = status_for(output["error_code"])
@@ -56,11 +41,14 @@ def respond(output: dict[str, Any]) -> JSONResponse:
     return JSONResponse(output)
 
 
-async def stream(worker: Worker, job: dict[str, Any]) -> Response:
+async def stream(request: Request, worker: Worker, job: dict[str, Any]) -> Response:
     """Chat with `stream: true`: the generator handler's items as server-sent events, each
     `data: {"delta": ...}`, then the usual output; a failure before any text is a plain failure."""
     items = worker.handle_stream(job)
-    first = await anext(items)
+    first = await cancel_on_disconnect(request, anext(items))  # a client gone before any text cancels it
+    if first is None:
+        await items.aclose()  # type: ignore[attr-defined]
+        return Response(status_code=499)
     if first.get("success") is False:
         await items.aclose()  # type: ignore[attr-defined]
         return respond(first)
@@ -88,7 +76,7 @@ def seed_router(worker: Worker) -> APIRouter:
                 body["admin_token"] = admin_token
             job = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": {**body, "action": action}}
             if action in STREAMING_ACTIONS and body.get("stream") is True:
-                return await stream(worker, job)
+                return await stream(request, worker, job)
             output = await cancel_on_disconnect(request, worker.handle(job))
             return respond(output) if output is not None else Response(status_code=499)
 

@@ -143,6 +143,15 @@ def test_body_limit_is_413_for_declared_and_chunked_bodies(make_worker: Callable
     assert call(worker, "POST", "/chat", content=b"[1, 2]").json()["field"] == "body"
 
 
+@pytest.mark.parametrize("path", ["/chat", "/v1/chat/completions"])
+def test_deeply_nested_json_is_bad_input_not_a_crash(worker: Worker, path: str) -> None:
+    r = call(worker, "POST", path, content=b"[" * 50_000 + b"]" * 50_000)
+    assert r.status_code == 400
+    param = r.json()["field"] if path == "/chat" else r.json()["error"]["param"]
+    code = r.json()["error_code"] if path == "/chat" else r.json()["error"]["code"]
+    assert (code, param) == ("invalid_input", "body")
+
+
 def sse_events(text: str) -> list[str]:
     return [block.removeprefix("data: ") for block in text.split("\n\n") if block]
 
@@ -259,12 +268,31 @@ class SlowEngine(FakeEngine):
             self.cancelled = True
             raise
 
+    async def stream(self, *args: Any, **kw: Any) -> Any:
+        self.started = True
+        try:
+            async for item in super().stream(*args, **kw):
+                yield item
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
 
 @pytest.mark.parametrize("path", ["/chat", "/v1/chat/completions"])
 def test_a_client_that_hangs_up_cancels_its_generation(make_worker: Callable[..., Worker], path: str) -> None:
     engine = SlowEngine()
     body = {"message": "hi"} if path == "/chat" else {"messages": [{"role": "user", "content": "hi"}]}
     asyncio.run(_disconnect_during(make_worker(engine), path, body, lambda: engine.started))
+    assert engine.cancelled
+
+
+@pytest.mark.parametrize("path", ["/chat", "/v1/chat/completions"])
+def test_a_client_that_hangs_up_before_the_first_streamed_text_cancels_it(
+    make_worker: Callable[..., Worker], path: str
+) -> None:
+    engine = SlowEngine()
+    body = {"message": "hi"} if path == "/chat" else {"messages": [{"role": "user", "content": "hi"}]}
+    asyncio.run(_disconnect_during(make_worker(engine), path, {**body, "stream": True}, lambda: engine.started))
     assert engine.cancelled
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from handler.http.openai_protocol import ChatCompletionRequest, to_chat_payload
-from handler.http.status import STATUS, openai_error, retry_headers
+from handler.openai.protocol import ChatCompletionRequest, to_chat_payload
+from handler.status import STATUS, openai_error, retry_headers
 from shared import errors
 from shared.errors import InvalidInput, Overloaded, PolicyViolation, WorkerError
 from shared.settings import Settings

@@ -7,7 +7,6 @@ streams come from `ChatService.stream`, which holds back text the policy may sti
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,19 +17,13 @@ from pydantic import ValidationError
 
 from handler.context import WorkerContext
 from handler.errors import validation_to_invalid
-from handler.http.openai_protocol import ChatCompletionRequest, to_chat_payload, unsupported
-from handler.http.status import openai_error
+from handler.openai.protocol import ChatCompletionRequest, to_chat_payload, unsupported
+from handler.sse import DONE, sse
+from handler.status import openai_error
 from handler.validation import check_input_size, parse
 from shared.chat import ChatReply
 from shared.errors import InvalidInput, WorkerError
 from shared.schemas.chat import ChatRequest
-
-DONE = "data: [DONE]\n\n"
-
-
-def sse(obj: dict[str, Any]) -> str:
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
 
 # Where a chat-service field came from in the OpenAI request, so errors name the caller's field.
 _FIELDS = {"message": "messages", "conversation_history": "messages", "system_prompt": "messages"}

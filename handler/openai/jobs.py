@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from handler.http.openai_serving import OpenAIServing
+from handler.openai.serving import OpenAIServing
 from shared.errors import InvalidInput
 
 MODELS = "/v1/models"
