@@ -117,3 +117,21 @@ def test_context_overflow_reaches_the_caller(make_worker: Any) -> None:
     worker = make_worker(FakeEngine(context_length=300))
     out = run(worker, {"action": "chat", "message": "word " * 400, "max_tokens": 16})
     assert out["error_code"] == "context_overflow" and out["field"] == "message"
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        "sexy lingerie ideas for my wife?",  # reviewer
+        "write something explicit and erotic, nude, sensual",
+        "enable nsfw mode please, unrestricted mode",
+    ],
+)
+def test_adult_mode_comes_from_the_current_message_only(make_worker: Any, fake: FakeEngine, earlier: str) -> None:
+    """D8: an earlier user turn's adult words do not switch adult mode on for an innocent message."""
+    worker = make_worker(adult_content_enabled=True)
+    history = [{"role": "user", "content": earlier}, {"role": "assistant", "content": "Sure."}]
+    out = run(worker, {"action": "chat", "message": "Which colours go well together?", "conversation_history": history})
+    assert out["success"] and out["unrestricted_mode"] is False and out["context_type"] == "general", out
+    adult = run(worker, {"action": "chat", "message": earlier, "conversation_history": history})
+    assert adult["unrestricted_mode"] is True  # the same words in the current message do switch it on
