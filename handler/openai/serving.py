@@ -7,6 +7,7 @@ streams come from `ChatService.stream`, which holds back text the policy may sti
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,8 +26,14 @@ from shared.chat import ChatReply
 from shared.errors import InvalidInput, WorkerError
 from shared.schemas.chat import ChatRequest
 
-# Where a chat-service field came from in the OpenAI request, so errors name the caller's field.
-_FIELDS = {"message": "messages", "conversation_history": "messages", "system_prompt": "messages"}
+# Where a chat-service field came from in the OpenAI request: (the `param` errors name, the
+# words their text uses), so the answer's param and its message name the same field.
+_FIELDS = {
+    "message": ("messages[-1].content", "messages[-1].content"),
+    "system_prompt": ("messages", "the system and developer text in messages"),
+    "conversation_history": ("messages", "an earlier turn in messages"),
+}
+_PATH = re.compile(r"'?\b(" + "|".join(_FIELDS) + r")((?:\.\w+|\[\d+\])*)\b'?")
 
 
 class OpenAIServing:
@@ -131,7 +138,11 @@ def _openai_fields() -> Iterator[None]:
     try:
         yield
     except WorkerError as exc:
-        exc.field = _FIELDS.get(exc.field or "", exc.field)
+        root = _PATH.fullmatch(exc.field or "")
+        if root is not None:
+            exc.field = _FIELDS[root.group(1)][0]
+            exc.message = _PATH.sub(lambda m: _FIELDS[m.group(1)][1], exc.message)
+            exc.args = (exc.message,)
         raise
 
 

@@ -104,12 +104,32 @@ def test_limits_are_the_chat_services_and_name_the_openai_field(make_worker: Cal
     worker = make_worker(max_message_chars=10)
     body = {"messages": [{"role": "user", "content": "x" * 11}], "max_tokens": 4}
     r = call(worker, "POST", "/v1/chat/completions", json=body)
-    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[-1].content"
     assert call(worker, "POST", "/chat", json={"message": "x" * 11}).json()["field"] == "message"
     whole = make_worker(max_input_chars=1024, max_message_chars=10, max_system_prompt_chars=10, max_history_chars=10)
     padded = {"messages": [{"role": "user", "content": "hi"}], "metadata": {"note": "y" * 2000}}
     r = call(whole, "POST", "/v1/chat/completions", json=padded)
     assert r.status_code == 400 and r.json()["error"]["param"] == "metadata"
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": ""}], "messages[-1].content"),
+        ([{"role": "user", "content": "x" * 11}], "messages[-1].content"),
+        ([{"role": "system", "content": "s" * 11}, {"role": "user", "content": "hi"}], "messages"),
+        ([{"role": "assistant", "content": "a" * 11}, {"role": "user", "content": "hi"}], "messages"),
+    ],
+)
+def test_openai_errors_name_the_same_field_in_param_and_text(
+    make_worker: Callable[..., Worker], messages: list[dict[str, str]], param: str
+) -> None:
+    worker = make_worker(max_message_chars=10, max_system_prompt_chars=10, max_history_item_chars=10)
+    error = call(worker, "POST", "/v1/chat/completions", json={"messages": messages}).json()["error"]
+    assert error["param"] == param
+    assert param in error["message"]
+    assert "message " not in error["message"] and "'message'" not in error["message"]
+    assert "system_prompt" not in error["message"] and "conversation_history" not in error["message"]
 
 
 def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine) -> None:
