@@ -32,7 +32,7 @@ async def batch(engine: TransformersEngine, n: int, turn: int) -> float:
     return time.perf_counter() - started
 
 
-def mixed_prefixes(n: int = 8, repeats: int = 3) -> dict[str, Any]:
+def mixed_prefixes(n: int = 8, repeats: int = 2) -> dict[str, Any]:
     """Wall time of one batch of n distinct conversations at turn 4 (median of `repeats`):
     dropped prefixes, padded prefix KV built from scratch, and built on the previous turn's head."""
     times: dict[str, list[float]] = {"dropped": [], "prefix_cold": [], "prefix_warm": []}

@@ -9,6 +9,7 @@ for cache hits, admin commands and new jobs while the model works.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,10 +26,7 @@ from shared.engine.tokenize import PromptTokenizer
 from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
 
-WARM_UP = [
-    Message("system", "You are a helpful assistant. Answer briefly and clearly, in plain words, one line."),
-    Message("user", "Say hello."),
-]
+WARM_UP = [Message("system", "You are a helpful assistant. Answer briefly and clearly, in plain words, one line.")]
 
 
 class TransformersEngine(Engine):
@@ -67,18 +65,23 @@ class TransformersEngine(Engine):
             return float(loaded.facts["ready_s"])
 
     def _warm_up(self, runner: BatchRunner, tokens: PromptTokenizer, loaded: LoadedModel) -> None:
-        """Pay torch.compile here, at start-up, outside any job's time budget: one generation
-        with a cached prefix and one without, so both graphs are compiled."""
+        """Pay torch.compile here, at start-up, outside any job's time budget: with cached prefixes
+        and without, one row and two padded rows (torch specialises a dimension of size one, so
+        a lone job and a batch compile different graphs)."""
         import time
 
         started = time.perf_counter()
         loop = asyncio.new_event_loop()  # the jobs are never resolved; they only carry the prompt
         try:
-            for messages in (WARM_UP, WARM_UP[1:]):
-                job = Job(tokens.prompt_ids(messages), GenerationParams(max_tokens=4), loop, loop.create_future())
-                head = tokens.head_ids(messages)
-                job.prefix_ids = head if self._prefixes.usable(head, job.prompt_ids) else []
-                runner([job])
+            for head, texts in itertools.product((WARM_UP, []), (["Say hello."], ["Hi.", "Say hello to everyone."])):
+                batch = []
+                for text in texts:
+                    messages = [*head, Message("user", text)]
+                    job = Job(tokens.prompt_ids(messages), GenerationParams(max_tokens=4), loop, loop.create_future())
+                    prefix = tokens.head_ids(messages)
+                    job.prefix_ids = prefix if self._prefixes.usable(prefix, job.prompt_ids) else []
+                    batch.append(job)
+                runner(batch)
         finally:
             loop.close()
         loaded.facts["compile_warm_up_s"] = round(time.perf_counter() - started, 3)
