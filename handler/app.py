@@ -99,19 +99,20 @@ class Worker:
 
     async def handle_stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
         """Generator handler: chat with stream=true yields deltas, an OpenAI stream its events;
-        every other job yields one item."""
+        every other job yields one item. One log line per job either way."""
         payload = job.get("input") if isinstance(job, dict) else None
+        force_adult = table.STREAMING_ACTIONS.get(str(payload.get("action"))) if isinstance(payload, dict) else None
         if isinstance(payload, dict) and "openai_route" in payload:
-            async for event in self._openai_stream(job):
-                yield event
-            return
-        if not isinstance(payload, dict) or payload.get("stream") is not True:
+            items = self._openai_stream(job)
+        elif isinstance(payload, dict) and payload.get("stream") is True and force_adult is not None:
+            items = self._chat_stream(payload, force_adult)
+        else:  # not a streamed chat: one item, its usual dict
             yield await self.handle(job)
             return
-        force_adult = table.STREAMING_ACTIONS.get(str(payload.get("action")))
-        if force_adult is None:  # not a chat action: one item, its usual dict
-            yield await self.handle(job)
-            return
+        async for item in logs.stream_done(job, logs.action_name(payload), items):
+            yield item
+
+    async def _chat_stream(self, payload: dict[str, Any], force_adult: bool) -> AsyncIterator[Any]:
         items = chat_action.stream(self.ctx, payload, force_adult=force_adult)
         try:
             check_input_size(self.ctx.settings, payload)

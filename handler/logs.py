@@ -9,11 +9,13 @@ sizes; text never, unless DEBUG_LOG_CONTENT is on (shared/logs.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from handler.validation import size
@@ -63,11 +65,47 @@ def action_name(payload: Any) -> str:
     return action if isinstance(action, str) and action in ACTIONS else "-"
 
 
+def outcome(output: Any) -> str:
+    """ "ok", or the error code of a failure output, an OpenAI error object or its SSE event;
+    no output at all is a job its caller abandoned."""
+    if output is None:
+        return "cancelled"
+    if isinstance(output, str) and output.startswith('data: {"error"'):
+        output = json.loads(output.removeprefix("data: "))
+    if isinstance(output, dict) and output.get("success") is False:
+        return str(output.get("error_code"))
+    if isinstance(output, dict) and isinstance(output.get("error"), dict):
+        return str(output["error"].get("code"))
+    return "ok"
+
+
 def job_done(job: Any, action: str, output: Any, started: float) -> None:
     """One line per job: id, action, outcome code, seconds, input and output sizes (characters)."""
+    _line(job, action, outcome(output), started, size(output))
+
+
+async def stream_done(
+    job: Any, action: str, items: AsyncIterator[Any], started: float | None = None
+) -> AsyncIterator[Any]:
+    """The items, passed through; then the job's one line, as `job_done` writes it, with the
+    output size of every item together. A stream its consumer left early is `cancelled`."""
+    started = time.perf_counter() if started is None else started
+    code, out, ended = "ok", 0, False
+    try:
+        async for item in items:
+            out += size(item)
+            code = code if code != "ok" else outcome(item)
+            yield item
+        ended = True
+    finally:
+        _line(job, action, code if ended else "cancelled", started, out)
+        if isinstance(items, AsyncGenerator):  # our consumer left: close the source down to the engine
+            await items.aclose()
+
+
+def _line(job: Any, action: str, code: str, started: float, output_size: int) -> None:
     raw_id = job.get("id") if isinstance(job, dict) else None
     job_id = raw_id if isinstance(raw_id, str) and _SAFE_ID.fullmatch(raw_id) else "-"
-    code = output.get("error_code") if isinstance(output, dict) and output.get("success") is False else "ok"
     log.info(
         "job %s action=%s outcome=%s %.1fms input=%d output=%d",
         job_id,
@@ -75,5 +113,5 @@ def job_done(job: Any, action: str, output: Any, started: float) -> None:
         code,
         (time.perf_counter() - started) * 1000,
         size(job.get("input") if isinstance(job, dict) else None),
-        size(output),
+        output_size,
     )

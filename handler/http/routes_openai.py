@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from handler import logs
 from handler.http.body import SSE_HEADERS, read_json
 from handler.http.cancel import cancel_on_disconnect
 from handler.openai.serving import OpenAIServing
 from handler.status import openai_error, retry_headers
-
-
-def error_response(exc: BaseException) -> JSONResponse:
-    status, body = openai_error(exc)
-    return JSONResponse(body, status_code=status, headers=retry_headers(status))
 
 
 def openai_router(serving: OpenAIServing) -> APIRouter:
@@ -25,17 +23,26 @@ def openai_router(serving: OpenAIServing) -> APIRouter:
         return serving.models()
 
     async def chat_completions(request: Request) -> Response:
+        # Not a Worker.handle job, so the per-job log line is written here (action "openai").
+        job: dict[str, Any] = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": None}
+        started = time.perf_counter()
         try:
-            req = serving.parse(await read_json(request))
+            job["input"] = await read_json(request)
+            req = serving.parse(job["input"])
             if req.stream:
                 # Headers go out with the first released text; refusals before it are plain errors.
                 events = await cancel_on_disconnect(request, serving.open_stream(req))
-                if events is None:
-                    return Response(status_code=499)
-                return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
-            completion = await cancel_on_disconnect(request, serving.complete(req))
+                if events is not None:
+                    logged = logs.stream_done(job, "openai", events, started)
+                    return StreamingResponse(logged, media_type="text/event-stream", headers=SSE_HEADERS)
+                completion = None
+            else:
+                completion = await cancel_on_disconnect(request, serving.complete(req))
         except Exception as exc:  # noqa: BLE001 - every failure is an OpenAI error object
-            return error_response(exc)
+            status, body = openai_error(exc)
+            logs.job_done(job, "openai", body, started)
+            return JSONResponse(body, status_code=status, headers=retry_headers(status))
+        logs.job_done(job, "openai", completion, started)
         return JSONResponse(completion) if completion is not None else Response(status_code=499)
 
     for prefix in ("/v1", "/openai/v1"):

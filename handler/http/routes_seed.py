@@ -3,6 +3,7 @@ and answers exactly what that action answers; a failure gets the status that fit
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from handler import logs
 from handler.app import Worker
 from handler.dispatch import STREAMING_ACTIONS
 from handler.http.body import SSE_HEADERS, read_json_object
@@ -77,8 +79,12 @@ def seed_router(worker: Worker) -> APIRouter:
             job = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": {**body, "action": action}}
             if action in STREAMING_ACTIONS and body.get("stream") is True:
                 return await stream(request, worker, job)
+            started = time.perf_counter()
             output = await cancel_on_disconnect(request, worker.handle(job))
-            return respond(output) if output is not None else Response(status_code=499)
+            if output is None:  # the handler was cancelled before its own log line
+                logs.job_done(job, action, None, started)
+                return Response(status_code=499)
+            return respond(output)
 
         endpoint.__name__ = f"seed_{action}"
         return endpoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -352,6 +353,37 @@ def test_queue_stream_needs_the_generator_handler(worker: Worker) -> None:
     events = handle_stream(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
     assert all(isinstance(e, str) and e.startswith("data: ") and e.endswith("\n\n") for e in events)
     assert events[-1] == "data: [DONE]\n\n"
+
+
+def job_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [m for m in caplog.messages if m.startswith("job ")]
+
+
+def test_every_openai_call_writes_one_log_line_without_text(
+    worker: Worker, fake: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="handler"):
+        call(worker, "POST", "/v1/chat/completions", json=CHAT)
+        call(worker, "POST", "/v1/chat/completions", json={**CHAT, "stream": True})
+        call(worker, "POST", "/v1/chat/completions", json={"messages": []})
+        handle_stream(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
+        call(worker, "POST", "/chat", json={"message": "hi", "stream": True})
+    http, streamed, bad, queued, seed = job_lines(caplog)
+    assert http.startswith("job http-") and " action=openai outcome=ok " in http
+    assert " action=openai outcome=ok " in streamed and " action=openai outcome=invalid_input " in bad
+    assert queued.startswith("job q action=openai outcome=ok ") and " action=chat outcome=ok " in seed
+    assert "friendly" not in caplog.text
+
+
+def test_a_call_its_client_left_logs_cancelled(
+    caplog: pytest.LogCaptureFixture, make_worker: Callable[..., Worker]
+) -> None:
+    engine = SlowEngine()
+    with caplog.at_level(logging.INFO, logger="handler"):
+        asyncio.run(_disconnect_during(make_worker(engine), "/chat", {"message": "hi"}, lambda: engine.started))
+        asyncio.run(_disconnect_during(make_worker(engine), "/v1/chat/completions", CHAT, lambda: engine.started))
+    seed, oai = job_lines(caplog)
+    assert " action=chat outcome=cancelled " in seed and " action=openai outcome=cancelled " in oai
 
 
 def test_queue_openai_failures_are_the_usual_failure_output(worker: Worker) -> None:

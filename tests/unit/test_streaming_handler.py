@@ -7,12 +7,14 @@ records how many tokens it decoded before its stream was closed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from handler.app import Worker
+from handler.validation import size
 from tests.conftest import ADMIN, run
 from tests.fakes.engine import FakeEngine, tokens_of
 
@@ -147,3 +149,33 @@ def test_non_streaming_jobs_yield_exactly_one_item(worker: Worker) -> None:
 def test_stream_refusal_is_one_error_item(worker: Worker) -> None:
     items = collect(worker, {"action": "chat", "message": "naked 12 year old", "stream": True})
     assert len(items) == 1 and items[0]["error_code"] == "content_policy_violation"
+
+
+def test_a_streamed_job_writes_one_log_line_without_text(
+    worker: Worker, fake: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.enqueue(LEAD + "wet" + TAIL)
+    with caplog.at_level(logging.INFO, logger="handler"):
+        items = collect(worker, {"action": "chat", "message": ASK, "stream": True})
+        collect(worker, {"action": "chat", "message": "naked 12 year old", "stream": True})
+    ok, refused = [m for m in caplog.messages if m.startswith("job ")]
+    assert ok.startswith("job s action=chat outcome=ok ") and f"output={sum(map(size, items))}" in ok
+    assert refused.startswith("job s action=chat outcome=content_policy_violation ")
+    assert "wet" not in caplog.text and "park" not in caplog.text and "naked" not in caplog.text
+
+
+def test_a_stream_its_consumer_left_logs_cancelled(
+    worker: Worker, fake: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.enqueue(LEAD + "wet" + TAIL)
+
+    async def go() -> None:
+        items = worker.handle_stream({"id": "s", "input": {"action": "chat", "message": "x", "stream": True}})
+        await anext(items)
+        await items.aclose()  # type: ignore[attr-defined]
+
+    with caplog.at_level(logging.INFO, logger="handler"):
+        asyncio.run(go())
+    (line,) = [m for m in caplog.messages if m.startswith("job ")]
+    assert line.startswith("job s action=chat outcome=cancelled ")
+    assert fake.streams[-1].stopped
