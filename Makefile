@@ -65,7 +65,7 @@ gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py
 
 redis-bridge: $(STAMP)
-	$(BIN)/python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-token
+	$(BIN)/python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-bridge-token-local
 
 clean:
 	rm -rf $(VENV) $(DENO_HOME) .pytest_cache .ruff_cache .mypy_cache

@@ -50,7 +50,7 @@ def upstash_hits() -> dict[str, Any] | None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     bridge = subprocess.Popen(
-        [sys.executable, "-m", "infra.local.bridge", "--port", str(port), "--token", "bench"],
+        [sys.executable, "-m", "infra.local.bridge", "--port", str(port), "--token", "bench-bridge-token"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -58,7 +58,7 @@ def upstash_hits() -> dict[str, Any] | None:
         time.sleep(2)
         settings = load_settings(
             upstash_redis_rest_url=f"http://127.0.0.1:{port}",
-            upstash_redis_rest_token="bench",
+            upstash_redis_rest_token="bench-bridge-token",
             redis_key_prefix=f"bench-{uuid.uuid4().hex[:6]}",
         )
         engine = TransformersEngine(settings)

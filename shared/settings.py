@@ -7,7 +7,8 @@ names (ADULT_CONTENT_ENABLED, ADMIN_TOKEN, UPSTASH_REDIS_REST_URL/TOKEN) are kep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,7 +54,13 @@ class Settings(BaseSettings):
 
     # --- generation defaults -------------------------------------------------
     default_max_tokens: int = Field(256, ge=1, le=8192, description="Reply length when a job gives none.")
-    max_tokens_limit: int = Field(2048, ge=1, le=32768, description="Largest max_tokens a job may ask for.")
+    max_tokens_limit: int = Field(
+        2048,
+        ge=1,
+        le=32768,
+        description="Largest max_tokens a job may ask for; below MAX_CONTEXT_TOKENS (unset: 2048 or half the "
+        "context, whichever is smaller).",
+    )
     default_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     default_top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     default_top_k: int = Field(50, ge=0, description="Top-k sampling (0 = off).")
@@ -159,16 +166,49 @@ class Settings(BaseSettings):
         None, max_length=200, description="Model id reported by /v1/models (unset: the loaded model's name)."
     )
     http_max_body_bytes: int = Field(
-        2 * 1024 * 1024, ge=1024, description="HTTP mode: larger request bodies are refused with 413."
+        4 * 512_000,
+        ge=1024,
+        description="HTTP mode: larger request bodies are refused with 413. At least 4 x MAX_INPUT_CHARS (UTF-8 "
+        "text at its widest), so what the input limit accepts is not refused by size first; unset: exactly that.",
     )
     test_only_load_gate: Path | None = Field(
         None, description="Tests only: HTTP mode waits until this file exists before loading the model."
     )
 
-    @field_validator("runpod_log_level", mode="before")
+    @field_validator("runpod_log_level", "log_level", mode="before")
     @classmethod
-    def _sdk_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value  # the SDK reads it case-insensitively too
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # the SDK reads its own case-insensitively too
+
+    @field_validator("admin_token", "http_auth_token", "upstash_redis_rest_token", mode="after")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
+
+    @field_validator("upstash_redis_rest_url", mode="after")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        url = urlsplit(value) if value is not None else None
+        if url is not None and (url.scheme not in ("http", "https") or not url.hostname):
+            raise ValueError("must be an http(s) URL such as https://your-db.upstash.io")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        """Limits that follow others when unset: the reply cap from the context, the body from the input."""
+        if not isinstance(data, dict):
+            return data
+        keys = {k.lower(): k for k in data}
+        context = _int(data.get(keys.get("max_context_tokens", ""), 4096))
+        if "max_tokens_limit" not in keys and context is not None:
+            data = {**data, "max_tokens_limit": min(2048, context // 2)}
+        chars = _int(data.get(keys.get("max_input_chars", ""), 512_000))
+        if "http_max_body_bytes" not in keys and chars is not None:
+            data = {**data, "http_max_body_bytes": 4 * chars}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -181,6 +221,10 @@ class Settings(BaseSettings):
             )
         if self.default_max_tokens > self.max_tokens_limit:
             raise ValueError("DEFAULT_MAX_TOKENS must not exceed MAX_TOKENS_LIMIT")
+        if self.max_tokens_limit >= self.max_context_tokens:
+            raise ValueError("MAX_TOKENS_LIMIT must be below MAX_CONTEXT_TOKENS (the prompt needs room too)")
+        if self.http_max_body_bytes < 4 * self.max_input_chars:
+            raise ValueError("HTTP_MAX_BODY_BYTES must be at least 4 x MAX_INPUT_CHARS (leave it unset to derive it)")
         if self.model_path is not None and not self.model_path.exists():
             raise ValueError(f"MODEL_PATH does not exist: {self.model_path}")
         return self
@@ -192,12 +236,41 @@ class Settings(BaseSettings):
         return 16 if device_type == "cuda" else 8
 
 
+# Values that ship in examples and tutorials: a deployment that kept one has no secret at all.
+WELL_KNOWN_SECRETS = frozenset(
+    {"changeme", "change-me", "change_me", "secret", "password", "passw0rd", "admin", "administrator", "token",
+     "default", "test", "letmein", "qwerty", "12345678", "123456789", "1234567890", "dev-token", "your-token-here"}
+)  # fmt: skip
+MIN_SECRET_CHARS = 16
+
+
+def check_secret(value: str) -> None:
+    """A token that guards something must be long, not padded by accident, and not a well-known default."""
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace")
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace (a pasted newline?)")
+    lowered = value.lower()
+    if any(lowered == word * (len(lowered) // len(word)) for word in WELL_KNOWN_SECRETS | set(lowered[:1])):
+        raise ValueError("is a well-known default or a repetition of one; use a random value")
+    if len(value) < MIN_SECRET_CHARS:
+        raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; invalid values raise SettingsError with every problem named."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None

@@ -4,9 +4,9 @@ It plays the role of Upstash's own serverless-redis-http: `POST /` with a comman
 `POST /pipeline` and `POST /multi-exec` with arrays of commands, bearer-token auth, and
 the `Upstash-Encoding: base64` response encoding. Run:
 
-    python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-token
+    python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-bridge-token-local
 
-then set UPSTASH_REDIS_REST_URL=http://127.0.0.1:8079 and UPSTASH_REDIS_REST_TOKEN=dev-token.
+then set UPSTASH_REDIS_REST_URL=http://127.0.0.1:8079 and UPSTASH_REDIS_REST_TOKEN=dev-bridge-token-local.
 `--delay-ms` adds latency to every request (to test slow-Redis behaviour); tests change it while
 the bridge runs with `POST /_bridge/delay {"ms": N}` (same token). The delay comes before Redis
 runs the command, so a client that gives up waiting still has its write land later.

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).parents[2]
-ADMIN = "e2e-admin-token"
+ADMIN = "e2e-admin-token-16"
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from tests.e2e.conftest import ADMIN, ROOT, free_port, worker_env
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "e2e-http-token"
+TOKEN = "e2e-http-auth-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -183,7 +183,7 @@ class _GarbageClient:
 
 def test_garbage_and_rate_limits_degrade_to_worker_memory() -> None:
     settings = load_settings(
-        upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="x", admin_token=ADMIN
+        upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="unreachable-token", admin_token=ADMIN
     )
     store = UpstashStore(settings, client=_GarbageClient())
     worker = Worker(settings, FakeEngine(default=GOOD_TAGS), store)

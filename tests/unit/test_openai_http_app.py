@@ -141,18 +141,19 @@ def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine)
 
 
 def test_bearer_token_guards_every_route_but_ping(make_worker: Callable[..., Worker]) -> None:
-    worker = make_worker(http_auth_token="s3cret")
+    worker = make_worker(http_auth_token="s3cret-test-token")
     assert call(worker, "GET", "/ping").status_code == 200
     assert call(worker, "GET", "/health").json()["error_code"] == "unauthorized"
     assert call(worker, "GET", "/v1/models").json()["error"]["code"] == "unauthorized"
     assert call(worker, "GET", "/health", headers={"Authorization": "Bearer nope"}).status_code == 401
-    assert call(worker, "GET", "/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    assert call(worker, "GET", "/v1/models", headers={"X-Auth-Token": "s3cret"}).status_code == 200
+    assert call(worker, "GET", "/health", headers={"Authorization": "Bearer s3cret-test-token"}).status_code == 200
+    assert call(worker, "GET", "/v1/models", headers={"X-Auth-Token": "s3cret-test-token"}).status_code == 200
 
 
 def test_body_limit_is_413_for_declared_and_chunked_bodies(make_worker: Callable[..., Worker]) -> None:
-    worker = make_worker(http_max_body_bytes=2048)
-    big = json.dumps({"message": "x" * 4000}).encode()
+    small = {"max_message_chars": 10, "max_system_prompt_chars": 10, "max_history_chars": 10}
+    worker = make_worker(max_input_chars=1024, **small)  # the body limit follows: 4 x 1024 bytes
+    big = json.dumps({"message": "x" * 5000}).encode()
     assert call(worker, "POST", "/chat", content=big).status_code == 413
 
     async def chunks() -> Any:

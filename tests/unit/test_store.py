@@ -88,7 +88,7 @@ class _Unreachable:
 def _upstash(client: Any, **overrides: Any) -> UpstashStore:
     settings = make_settings(
         upstash_redis_rest_url="http://127.0.0.1:1",
-        upstash_redis_rest_token="x",
+        upstash_redis_rest_token="unreachable-token",
         redis_retry_after_s=0,
         **overrides,
     )
@@ -128,7 +128,7 @@ def test_a_flush_removes_only_what_it_wrote() -> None:
 
 def test_health_probes_the_store_before_reporting_it() -> None:
     client = _Unreachable()
-    settings = make_settings(upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="x")
+    settings = make_settings(upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="unreachable-token")
     from handler.app import Worker
     from tests.fakes.engine import FakeEngine
 
