@@ -36,7 +36,10 @@ ENV MODEL_PATH=/runpod-volume/models/Qwen2.5-7B-Instruct \
     MODEL_CACHE_DIR=/runpod-volume/cache/chat-worker \
     ADULT_CONTENT_ENABLED=false \
     RUNPOD_LOG_LEVEL=INFO \
-    HOST=0.0.0.0
+    HOST=0.0.0.0 \
+    PORT=8000
+# Only WORKER_MODE=http listens (on PORT; runpod.toml's `ports` names the same port).
+EXPOSE 8000
 
 # Run as an unprivileged user.
 RUN useradd --create-home --uid 1000 worker && chown -R worker /app

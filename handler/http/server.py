@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import uvicorn
 
 from handler.app import Worker
 from handler.http.app import Readiness, build_app, build_health_app
+from shared.settings import Settings
 
 log = logging.getLogger("handler.http")
 
@@ -30,6 +32,9 @@ def serve(worker: Worker, process_started: float) -> int:
         worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
         log.info("ready in %.2fs: serving http://%s:%d", worker.ctx.stats.load_time_s, settings.host, settings.port)
 
+    warning = exposure_warning(settings)
+    if warning:
+        log.warning(warning)
     readiness = Readiness()
     app = build_app(worker, prepare, readiness)
     # The RunPod SDK turns uvicorn's loggers down to WARNING on import; HTTP mode wants the
@@ -43,6 +48,25 @@ def serve(worker: Worker, process_started: float) -> int:
     health = _HealthServer(_config(build_health_app(worker, readiness), settings.host, settings.port_health))
     asyncio.run(_serve_both(main, health))
     return 0
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """Listening beyond this machine with no HTTP_AUTH_TOKEN: anyone who reaches the port is served."""
+    token = settings.http_auth_token.get_secret_value() if settings.http_auth_token else ""
+    if token or _loopback(settings.host):
+        return None
+    return (
+        f"HTTP mode listens on {settings.host}:{settings.port} without HTTP_AUTH_TOKEN: every route answers "
+        "anyone who can reach this port. Fine behind RunPod's load balancer (its API key guards the endpoint); "
+        "anywhere else set HTTP_AUTH_TOKEN."
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _not_ping(record: logging.LogRecord) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shared.settings import Settings
 from tests.deploy.image import REQUIREMENTS, ROOT, lay_out_app, parse_dockerfile
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,14 @@ def test_image_venv_runs_a_chat_the_way_the_dockerfile_starts_it(
     output = _handler_output(log)
     assert output["success"] is True and output["response"].strip(), output
     assert "Traceback" not in log
+
+
+def test_runpod_toml_port_is_the_one_http_mode_listens_on() -> None:
+    project = tomllib.loads((ROOT / "runpod.toml").read_text())["project"]
+    port = int(project["ports"].removesuffix("/http"))
+    assert port == int(project["env_vars"]["PORT"]) == Settings.model_fields["port"].default
+    assert project["env_vars"]["WORKER_MODE"] in ("queue", "http")
+    assert f"EXPOSE {port}" in (ROOT / "Dockerfile").read_text()
 
 
 def test_runpod_toml_matches_the_image_and_its_handler_path_runs(

@@ -17,8 +17,9 @@ from starlette.types import Message, Scope
 
 from handler.app import Worker
 from handler.http.app import build_app
+from handler.http.server import exposure_warning
 from shared.errors import Overloaded
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, make_settings
 from tests.fakes.engine import FakeEngine, tokens_of
 
 LEAD = "It was a calm and sunny afternoon, the ducks were out on the pond, and after a long walk everyone got "
@@ -148,6 +149,17 @@ def test_bearer_token_guards_every_route_but_ping(make_worker: Callable[..., Wor
     assert call(worker, "GET", "/health", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert call(worker, "GET", "/health", headers={"Authorization": "Bearer s3cret-test-token"}).status_code == 200
     assert call(worker, "GET", "/v1/models", headers={"X-Auth-Token": "s3cret-test-token"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [("0.0.0.0", None, True), ("::", None, True), ("0.0.0.0", "a-long-random-value-7f3a", False),
+     ("127.0.0.1", None, False), ("::1", None, False), ("localhost", None, False)],
+)  # fmt: skip
+def test_http_mode_warns_when_it_listens_openly_without_a_token(host: str, token: str | None, warned: bool) -> None:
+    warning = exposure_warning(make_settings(host=host, http_auth_token=token))
+    assert (warning is not None) == warned
+    assert warning is None or ("HTTP_AUTH_TOKEN" in warning and host in warning)
 
 
 def test_body_limit_is_413_for_declared_and_chunked_bodies(make_worker: Callable[..., Worker]) -> None:
