@@ -12,43 +12,40 @@ import {
   WorkerUnavailable,
 } from "./runpod.ts";
 
-/** Where a client polls a job that outlived the function's budget: GET /functions/v1/<fn>?job_id=... */
-export function statusUrl(functionName: string, id: string): string {
-  return `/functions/v1/${functionName}?job_id=${encodeURIComponent(id)}`;
-}
+/** Where a client polls a job that outlived the function's budget (see job_links.ts). */
+export type StatusLink = (id: string) => Promise<string>;
 
-export function outcomeResponse(
+/** The job's answer; a job still running is 202 with its id (and, given `link`, the caller's status URL). */
+export async function outcomeResponse(
   outcome: Outcome,
   cfg: RunPodConfig,
-  functionName: string,
+  link?: StatusLink,
   shape: (output: unknown) => unknown = (output) => output,
-): Response {
+): Promise<Response> {
   if (outcome.kind === "pending") {
-    const body = {
-      job_id: outcome.id,
-      status: outcome.status,
-      status_url: statusUrl(functionName, outcome.id),
-    };
-    return json(202, body, { location: body.status_url });
+    const body: Record<string, unknown> = { job_id: outcome.id, status: outcome.status };
+    if (!link) return json(202, body);
+    body.status_url = await link(outcome.id);
+    return json(202, body, { location: body.status_url as string });
   }
   const error = jobError(outcome.answer);
   if (error) return errorResponse(error, cfg.retryAfterS, outcome.answer.id);
   return json(200, shape(finalOutput(outcome.answer.output)));
 }
 
-/** The status route: one /status read; 202 again while the job runs. */
+/** The status route, once the link is checked as the caller's: one /status read; 202 again while it runs. */
 export async function jobStatus(
   id: string,
   client: RunPodClient,
   cfg: RunPodConfig,
-  functionName: string,
+  link: StatusLink,
   shape?: (output: unknown) => unknown,
 ): Promise<Response> {
   const answer = await client.status(id, Date.now() + Math.min(cfg.budgetMs, 10_000));
   const outcome: Outcome = answer && FINISHED.has(answer.status)
     ? { kind: "done", answer }
     : { kind: "pending", id, status: answer?.status ?? "IN_PROGRESS" };
-  return outcomeResponse(outcome, cfg, functionName, shape);
+  return await outcomeResponse(outcome, cfg, link, shape);
 }
 
 /** Failures before a job's answer; logged by kind and message only (never headers or secrets). */

@@ -40,7 +40,7 @@ export function warmupHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fet
       const waitMs = number(env, "WARMUP_WAIT_S", 30, 1) * 1000;
       const deadline = Math.min(client.deadline(), Date.now() + waitMs);
       const outcome = await client.runsync({ action: "warmup" }, deadline, { lowPriority: false });
-      return outcomeResponse(outcome, cfg, "chat-worker-warmup");
+      return await outcomeResponse(outcome, cfg); // 202 names the job; there is no status route here
     } catch (err) {
       return failureResponse(err);
     }

@@ -2,11 +2,13 @@
  * POST /functions/v1/chat: the signed-in user's chat turn, run on the chat worker.
  * The user id comes from the verified JWT (never from the body) and travels as `user_id`, so
  * conversations are per user. `stream: true` answers with server-sent events; a job that outlives
- * the function's budget answers 202 with GET /functions/v1/chat?job_id=... to poll.
+ * the function's budget answers 202 with a status URL that only the same user can poll
+ * (GET /functions/v1/chat?job_id=...&sig=..., see _shared/job_links.ts; anyone else gets 404).
  */
 import { verifyUser } from "../_shared/auth.ts";
 import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
 import { json, pick, preflight, readObject } from "../_shared/http.ts";
+import { JobLinks, unknownJob } from "../_shared/job_links.ts";
 import { failureResponse, jobStatus, outcomeResponse } from "../_shared/respond.ts";
 import { RunPodClient } from "../_shared/runpod.ts";
 import { streamChat } from "./stream.ts";
@@ -38,8 +40,13 @@ export function chatHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fetch
       retryAfterS = cfg.retryAfterS;
       const userId = await verifyUser(req, jwtSecret(env));
       const client = new RunPodClient(cfg, fetchImpl);
-      const jobId = new URL(req.url).searchParams.get("job_id");
-      if (req.method === "GET" && jobId) return await jobStatus(jobId, client, cfg, "chat");
+      const links = await JobLinks.of(env, "chat", userId);
+      const query = new URL(req.url).searchParams;
+      const jobId = query.get("job_id");
+      if (req.method === "GET" && jobId) {
+        if (!await links.owns(jobId, query.get("sig"))) return unknownJob();
+        return await jobStatus(jobId, client, cfg, links.url);
+      }
       if (req.method !== "POST") {
         return json(405, { success: false, error_code: "method_not_allowed", error: "use POST" });
       }
@@ -53,9 +60,9 @@ export function chatHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fetch
         });
       }
       const input = { ...pick(body, CHAT_FIELDS), action: "chat", user_id: userId };
-      if (body.stream === true) return await streamChat(input, client, cfg);
+      if (body.stream === true) return await streamChat(input, client, links.url);
       const outcome = await client.runsync(input, client.deadline());
-      return outcomeResponse(outcome, cfg, "chat");
+      return await outcomeResponse(outcome, cfg, links.url);
     } catch (err) {
       return failureResponse(err, retryAfterS);
     }

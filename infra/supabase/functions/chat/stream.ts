@@ -4,10 +4,9 @@
  * (or `event: error` with the mapped error body). The worker streams only when its endpoint runs
  * with STREAM_ENABLED=true; otherwise the whole reply arrives as the one `done` event.
  */
-import type { RunPodConfig } from "../_shared/config.ts";
 import { errorBody, finalOutput, jobError } from "../_shared/errors.ts";
 import { corsHeaders } from "../_shared/http.ts";
-import { statusUrl } from "../_shared/respond.ts";
+import type { StatusLink } from "../_shared/respond.ts";
 import { FINISHED, type JobInput, type RunPodClient, WorkerNoAnswer } from "../_shared/runpod.ts";
 
 type Send = (event: string, data: unknown) => void;
@@ -17,7 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function streamChat(
   input: JobInput,
   client: RunPodClient,
-  _cfg: RunPodConfig,
+  link: StatusLink,
 ): Promise<Response> {
   const deadline = client.deadline();
   const id = await client.run({ ...input, stream: true }, deadline);
@@ -27,7 +26,7 @@ export async function streamChat(
       const send: Send = (event, data) =>
         controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
       try {
-        await relay(id, client, deadline, send);
+        await relay(id, client, deadline, send, link);
       } catch (err) {
         const code = err instanceof WorkerNoAnswer ? "worker_timeout" : "upstream_error";
         send("error", errorBody({ code, message: "" }, id));
@@ -39,12 +38,18 @@ export async function streamChat(
   return new Response(body, { headers });
 }
 
-async function relay(id: string, client: RunPodClient, deadline: number, send: Send): Promise<void> {
+async function relay(
+  id: string,
+  client: RunPodClient,
+  deadline: number,
+  send: Send,
+  link: StatusLink,
+): Promise<void> {
   let last: unknown;
   for (;;) {
     const chunk = await client.stream(id, deadline);
     if (!chunk) {
-      send("pending", { job_id: id, status_url: statusUrl("chat", id) });
+      send("pending", { job_id: id, status_url: await link(id) });
       return;
     }
     for (const item of chunk.stream ?? []) {

@@ -4,14 +4,16 @@
  * 2. without one, the worker uses its own profile prompts (enhancement_source "worker_fallback");
  * 3. when the worker cannot be reached, fails on its side or outlives the budget, the answer is the
  *    original prompt with enhancement_source "emergency" (the caller's generation still goes ahead);
- *    a job that was queued can still be read at GET /functions/v1/enhance-prompt?job_id=...
+ *    a job that was queued can still be read by the same user at its status_url
+ *    (GET /functions/v1/enhance-prompt?job_id=...&sig=..., see _shared/job_links.ts; others get 404).
  * Input errors (400 naming the field, 403, 422) are answered as errors, never papered over.
  */
 import { verifyUser } from "../_shared/auth.ts";
 import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
 import { errorResponse, finalOutput, httpStatus, jobError } from "../_shared/errors.ts";
 import { json, pick, preflight, readObject } from "../_shared/http.ts";
-import { failureResponse, jobStatus, statusUrl } from "../_shared/respond.ts";
+import { JobLinks, unknownJob } from "../_shared/job_links.ts";
+import { failureResponse, jobStatus, type StatusLink } from "../_shared/respond.ts";
 import { RunPodClient, WorkerNoAnswer, WorkerUnavailable } from "../_shared/runpod.ts";
 import { readTemplate } from "../_shared/templates.ts";
 
@@ -25,7 +27,12 @@ const ENHANCE_FIELDS = [
   "mode",
 ] as const;
 
-function emergency(prompt: string, jobType: string, reason: string, jobId?: string): Response {
+async function emergency(
+  prompt: string,
+  jobType: string,
+  reason: string,
+  queued?: { id: string; link: StatusLink },
+): Promise<Response> {
   const body: Record<string, unknown> = {
     success: true,
     original_prompt: prompt,
@@ -34,7 +41,7 @@ function emergency(prompt: string, jobType: string, reason: string, jobId?: stri
     job_type: jobType,
     reason,
   };
-  if (jobId) Object.assign(body, { job_id: jobId, status_url: statusUrl("enhance-prompt", jobId) });
+  if (queued) Object.assign(body, { job_id: queued.id, status_url: await queued.link(queued.id) });
   return json(200, body);
 }
 
@@ -43,10 +50,13 @@ export function enhanceHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fe
     if (req.method === "OPTIONS") return preflight();
     try {
       const cfg = loadConfig(env);
-      await verifyUser(req, jwtSecret(env));
-      const jobId = new URL(req.url).searchParams.get("job_id");
+      const userId = await verifyUser(req, jwtSecret(env));
+      const links = await JobLinks.of(env, "enhance-prompt", userId);
+      const query = new URL(req.url).searchParams;
+      const jobId = query.get("job_id");
       if (req.method === "GET" && jobId) {
-        return await jobStatus(jobId, new RunPodClient(cfg, fetchImpl), cfg, "enhance-prompt");
+        if (!await links.owns(jobId, query.get("sig"))) return unknownJob();
+        return await jobStatus(jobId, new RunPodClient(cfg, fetchImpl), cfg, links.url);
       }
       if (req.method !== "POST") {
         return json(405, { success: false, error_code: "method_not_allowed", error: "use POST" });
@@ -72,7 +82,7 @@ export function enhanceHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fe
         outcome = await client.runsync(input, client.deadline());
       } catch (err) {
         if (err instanceof WorkerUnavailable || err instanceof WorkerNoAnswer) {
-          return emergency(
+          return await emergency(
             prompt,
             jobType,
             err instanceof WorkerUnavailable ? "worker_unavailable" : "worker_timeout",
@@ -80,12 +90,14 @@ export function enhanceHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fe
         }
         throw err;
       }
-      if (outcome.kind === "pending") return emergency(prompt, jobType, "worker_timeout", outcome.id);
+      if (outcome.kind === "pending") {
+        return await emergency(prompt, jobType, "worker_timeout", { id: outcome.id, link: links.url });
+      }
       const error = jobError(outcome.answer);
       if (error && httpStatus(error.code) < 500) {
         return errorResponse(error, cfg.retryAfterS, outcome.answer.id);
       }
-      if (error) return emergency(prompt, jobType, error.code);
+      if (error) return await emergency(prompt, jobType, error.code);
       return json(200, finalOutput(outcome.answer.output));
     } catch (err) {
       return failureResponse(err);

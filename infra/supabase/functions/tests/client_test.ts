@@ -14,6 +14,7 @@ import {
   call,
   closedUrl,
   fakeRunPod,
+  get,
   makeEnv,
   userToken,
   WARMUP_SECRET,
@@ -77,17 +78,63 @@ Deno.test("a cold start outliving the budget: 202 with the job id, then the stat
     const res = await call(chatHandler(env), { message: "hello" }, token);
     assert.equal(res.status, 202);
     assert.equal(res.body.job_id, "job-7");
-    assert.equal(res.body.status_url, "/functions/v1/chat?job_id=job-7");
+    const statusUrl = String(res.body.status_url);
+    assert.match(statusUrl, /^\/functions\/v1\/chat\?job_id=job-7&sig=[A-Za-z0-9_-]{43}$/);
+    assert.equal(res.headers.get("location"), statusUrl);
     assert.equal(rp.seen.filter((r) => r.path.startsWith("/runsync")).length, 1);
     assert.ok(rp.seen.some((r) => r.method === "GET" && r.path === "/status/job-7"));
     finished = true;
-    const poll = await chatHandler(env)(
-      new Request("http://localhost/functions/v1/chat?job_id=job-7", {
-        headers: { authorization: `Bearer ${token}` },
-      }),
-    );
+    const poll = await get(chatHandler(env), statusUrl, token);
     assert.equal(poll.status, 200);
     assert.equal((await poll.json()).response, "late");
+  } finally {
+    await rp.close();
+  }
+});
+
+Deno.test("a status link reads only its own user's job: anyone else, or no link, gets 404", async () => {
+  let finished = false;
+  const rp = fakeRunPod((req) =>
+    finished && req.path.startsWith("/status/")
+      ? answer({ id: "job-8", status: "COMPLETED", output: { success: true, response: "private" } })
+      : answer({ id: "job-8", status: "IN_QUEUE" })
+  );
+  try {
+    const env = makeEnv({
+      RUNPOD_ENDPOINT_URL: rp.url,
+      EDGE_WALL_CLOCK_S: "1",
+      EDGE_MARGIN_S: "0",
+      RUNPOD_POLL_INTERVAL_MS: "100",
+    });
+    const owner = await userToken("user-a");
+    const other = await userToken("user-b");
+    const started = await call(chatHandler(env), { message: "hello" }, owner);
+    assert.equal(started.status, 202);
+    const statusUrl = String(started.body.status_url);
+    assert.ok(statusUrl.startsWith("/functions/v1/chat?job_id=job-8&sig="), statusUrl);
+    finished = true;
+    const reads = () => rp.seen.filter((r) => r.path.startsWith("/status/")).length;
+    const before = reads();
+    for (
+      const [url, token] of [
+        [statusUrl, other], // another user's token with the owner's link
+        ["/functions/v1/chat?job_id=job-8", owner], // the job id alone
+        [statusUrl.replace(/sig=./, (m) => m.endsWith("A") ? "sig=B" : "sig=A"), owner], // an altered link
+        [statusUrl.replace("job-8", "job-9"), owner], // the link moved to another job
+        [statusUrl.replace("/chat?", "/enhance-prompt?"), owner], // the link used on another function
+      ]
+    ) {
+      const handler = url.includes("/enhance-prompt?") ? enhanceHandler(env) : chatHandler(env);
+      const res = await get(handler, url, token);
+      assert.equal(res.status, 404, url);
+      const body = await res.json();
+      assert.equal(body.error_code, "not_found");
+      assert.ok(!JSON.stringify(body).includes("private"));
+    }
+    assert.equal(reads(), before, "a link that is not the caller's never reaches RunPod");
+    const mine = await get(chatHandler(env), statusUrl, owner);
+    assert.equal(mine.status, 200);
+    assert.equal((await mine.json()).response, "private");
   } finally {
     await rp.close();
   }

@@ -47,6 +47,11 @@ export async function call(
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
+/** A GET of a path (such as a status_url) with a user token. */
+export function get(handler: (req: Request) => Promise<Response>, path: string, token: string) {
+  return handler(new Request(`http://localhost${path}`, { headers: { authorization: `Bearer ${token}` } }));
+}
+
 export interface Recorded {
   method: string;
   path: string;
