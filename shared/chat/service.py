@@ -89,13 +89,12 @@ class ChatService:
         conversation_id = request.conversation_id or f"conv_{uuid.uuid4().hex[:16]}"
         history, history_warning = await self._history(request, conversation_id, stateful)
         # Everything that can reach the model is checked: the caller's system prompt and every
-        # turn (a minor stated 20 turns ago still counts). Adult-mode triggers come only from the
-        # current message and indicators only from the user's side, never from assistant replies.
+        # turn (a minor stated 20 turns ago still counts). Adult mode comes only from the current
+        # message (triggers and indicators) and the explicit flag/action, never from earlier turns.
         texts = [request.message, request.system_prompt or "", *(m.content for m in history)]
-        user_texts = [request.message, *(m.content for m in history if m.role == "user")]
         # Off the event loop: a maximum-size history takes the policy seconds (health must stay responsive).
         found = await asyncio.to_thread(
-            self.policy.enforce, texts, action="chat", trigger_text=request.message, indicator_texts=user_texts
+            self.policy.enforce, texts, action="chat", trigger_text=request.message, indicator_texts=[request.message]
         )
         explicit = force_adult or request.unrestricted or found.adult_trigger
         if explicit and not self.policy.adult_enabled:

@@ -7,9 +7,11 @@ first, and never touches the caller's own text except to drop stop words from pl
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from shared.enhance.profiles import Profile
 from shared.enhance.text import STOPWORDS, content_words, dedupe_phrases, normal, split_phrases
@@ -52,6 +54,19 @@ def has_any(text: str, terms: list[str]) -> bool:
     return any(f" {normal(t)} " in padded for t in terms)
 
 
+def context_lines(value: Any, path: str = "") -> Iterator[str]:
+    """A JSON context as 'key: value' lines with every key and string as written (recursively)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from context_lines(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from context_lines(item, f"{path}[{i}]")
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+        yield f"{path}: {text}" if path else text
+
+
 def _kind(phrase: str, profile: Profile) -> int:
     for name, priority in _KINDS.items():
         if has_any(phrase, profile.indicators.get(name, [])):
@@ -76,7 +91,9 @@ def _caller_parts(original: str, policy: ContentPolicy, adult: bool, tags: bool)
     return [Part(adultify(p, policy) if make_adult else p, CALLER) for p in pieces]
 
 
-def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: bool, limit: int) -> list[str]:
+def _model_phrases(
+    original: str, model_text: str, policy: ContentPolicy, tags: bool, limit: int, said: str
+) -> list[str]:
     pieces = split_phrases(model_text) if tags else _SENTENCE_END.split(model_text)
     caller = set(content_words(original))
     kept = []
@@ -85,8 +102,8 @@ def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: 
         words = set(content_words(piece))
         if not piece or words <= caller or policy.added_age_lowering(original, piece):
             continue  # nothing new, or words that make a person read younger: never added
-        if policy.launders(original, piece):
-            continue  # 'adult' added by the model to a prompt with an age or minor signal
+        if policy.launders(said, piece):
+            continue  # adult words or ages added by the model where the caller gave an age, youth or minor signal
         if _CHATTY.search(piece) or (tags and (len(piece.split()) > MAX_TAG_WORDS or _NARRATIVE.search(piece))):
             continue  # first person, questions, exclamations or whole sentences: chatter, not a prompt
         kept.append(piece)
@@ -94,12 +111,13 @@ def _model_phrases(original: str, model_text: str, policy: ContentPolicy, tags: 
 
 
 def compose_tags(
-    profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy
+    profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy, said: str = ""
 ) -> list[Part]:
+    """`said`: everything the caller sent (prompt, context, system prompt), for the no-laundering rule."""
     caller = _caller_parts(original, policy, adult, tags=True)
     model = [
         Part(p, _kind(p, profile))
-        for p in _model_phrases(original, model_text or "", policy, True, profile.max_model_phrases)
+        for p in _model_phrases(original, model_text or "", policy, True, profile.max_model_phrases, said or original)
     ]
     everything = " , ".join(p.text for p in caller + model)
     quality = [Part(q, QUALITY) for q in profile.quality_tags if not has_any(everything, [q])]
@@ -114,9 +132,9 @@ def compose_tags(
 
 
 def compose_paragraph(
-    profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy
+    profile: Profile, original: str, model_text: str | None, adult: bool, policy: ContentPolicy, said: str = ""
 ) -> list[Part]:
-    sentences = _model_phrases(original, model_text or "", policy, False, profile.max_model_phrases)
+    sentences = _model_phrases(original, model_text or "", policy, False, profile.max_model_phrases, said or original)
     parts: list[Part] = []
     first = sentences[0] if sentences else ""
     if not has_any(first, profile.indicators.get("cinematography", [])):

@@ -63,13 +63,17 @@ class EnhanceService:
         policy_texts = [req.prompt, context_text, req.system_prompt or ""]  # all of it reaches the model
         # Off the event loop: a maximum-size system prompt and context take the policy a while.
         found = await asyncio.to_thread(self.policy.enforce, policy_texts, action="enhance")
-        adult = found.sexual or found.adult_detected
+        # Adult mode is the caller's request: read from the prompt only, never from the platform's
+        # system prompt ("never produce nsfw") or the context; the minor check above read all of it.
+        mine = self.policy.assess([req.prompt])
+        adult = mine.sexual or mine.adult_detected
         adult_mode = adult and self.policy.adult_enabled
         await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
         key = self.cache_key(req, profile, adult_mode)
         if self.settings.enhance_cache_size > 0:
             hit = await self.store.cache_get(key)
-            if hit is not None:  # cache hits never touch the engine
+            if hit is not None:  # cache hits never touch the engine, but are judged again like new output
+                self.policy.enforce([*policy_texts, str(hit.get("enhanced_prompt", ""))], "enhance", "output")
                 return self._shape({**hit, "cache_hit": True}, req.mode)
         draft = await self._draft(req, profile, adult_mode, key, context_text)
         body = self._build(req, profile, draft, adult, adult_mode, context_text)
@@ -93,11 +97,14 @@ class EnhanceService:
         return profile
 
     def _context_text(self, req: EnhanceRequest) -> str:
-        """The context as the model sees it (JSON), within MAX_CONTEXT_CHARS."""
-        text = json.dumps(req.context, sort_keys=True, ensure_ascii=False) if req.context else ""
-        if len(text) > self.settings.max_context_chars:
+        """The context as the model sees it and the policy reads it: one 'key: value' line per
+        string, as written (JSON escapes would turn '\\nnaked' into 'nnaked'). The size limit
+        (MAX_CONTEXT_CHARS) is on the JSON, as the caller sent it."""
+        if not req.context:
+            return ""
+        if len(json.dumps(req.context, ensure_ascii=False)) > self.settings.max_context_chars:
             raise InvalidInput(f"context is longer than {self.settings.max_context_chars} characters", field="context")
-        return text
+        return "\n".join(c.context_lines(req.context))
 
     async def _check_context(self, req: EnhanceRequest, messages: list[Message], max_tokens: int) -> None:
         """The prompt must leave room for the reply in the model's context, like chat's; counted
@@ -135,6 +142,7 @@ class EnhanceService:
                     self.model_name,
                     profile.version,
                     adult_mode,
+                    self.policy.digest,  # the lists' version: a list change makes earlier bodies unreachable
                 ],
                 ensure_ascii=False,
             ).encode()
@@ -192,8 +200,9 @@ class EnhanceService:
     ) -> dict[str, Any]:
         composer = c.compose_tags if profile.style == "tags" else c.compose_paragraph
         # No laundering: with any age or minor signal, nothing adds "adult" or adult wording.
-        adult_wording = adult_mode and not self.policy.age_signal(f"{req.prompt}\n{context_text}")
-        parts = composer(profile, req.prompt, draft.text, adult_wording, self.policy)
+        said = "\n".join((req.prompt, context_text, req.system_prompt or ""))  # everything the caller sent
+        adult_wording = adult_mode and not self.policy.age_signal(said)
+        parts = composer(profile, req.prompt, draft.text, adult_wording, self.policy, said)
         done = c.compress(parts, profile.style, lambda t: count_for(profile.tokenizer, t).used, profile.token_limit)
         final = done.text
         # Output is checked too: a result that would cross the line is refused, never returned.

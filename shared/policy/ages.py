@@ -1,10 +1,10 @@
 """Ages and school stages read from text: is a person under the adult age named?
 
 Reads digits, number words (several languages, data/ages.json), Roman numerals after an
-age cue, glued units ('15yo'), 'turned N', 'looks N', 'she is N.', 'born in YYYY'
-(against the current year), 'Nth birthday', CJK ages ('14歳', '十四岁'), school grades,
-years and forms, and age-slider LoRA tags with a negative weight. An age that describes
-a thing ('3 year old whisky') is not a person's.
+age cue or before an age unit ('XIII years old'), glued units ('15yo'), 'turned N',
+'looks N', 'she is N.', 'born in YYYY' (against the current year), 'Nth birthday', CJK
+ages ('14歳', '十四岁'), school grades, years and forms, and age sliders pulled down (LoRA
+tags, or written out: 'age slider -5'). An age that describes a thing ('3 year old whisky') is not a person's.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _CJK_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 # An age slider pulled down, or any LoRA named for youth ('<lora:youngify:0.9>').
 _LORA_YOUNGER = re.compile(
     r"<lora:[^>:]*(?:age|old|slider)[^>:]*:\s*-\s*\d|<lora:[^>:]*(?:young|child|kid|loli|shota|teen|petite)[^>]*>"
+    r"|\b(?:age|old|young)[\s_-]*slider\b[\s:=(\[]*-\s*\d"
 )
 _CLASS_OF = re.compile(r"\b(?:class of|graduat\w*(?: in)?|abitur|bac)\s*'?((?:20)?\d\d)\b")
 _BORN = re.compile(r"\b(?:born|b|nacid[ao]|nee?|geboren|nascid[ao]|nat[ao]|родил\w*)\b\D{0,14}?((?:19|20)\d\d)\b")
@@ -94,7 +95,7 @@ class AgeRules:
             if level <= 12 and nxt in self.grade | self.class_words:
                 return True
         glued = _GLUED.match(word)
-        age = int(glued.group(1)) if glued else self._number(word, self._cue_before(t, i))
+        age = int(glued.group(1)) if glued else self._number(word, self._cue_before(t, i), nxt)
         if age is None:
             return False
         if t[i - 1 : i] and t[i - 1] in self.year | self.grade and age <= 12:
@@ -142,13 +143,15 @@ class AgeRules:
             j -= 1
         return t[j] if j >= 0 else ""
 
-    def _number(self, word: str, prev: str) -> int | None:
+    def _number(self, word: str, prev: str, nxt: str = "") -> int | None:
         if word.isdigit():
             return int(word) if len(word) <= 2 else None
         if word in self.numbers:
             return self.numbers[word]
         roman = _ROMAN.match(word)
-        if roman and word and prev in self.cues:  # Roman numerals only after an age cue: 'age XIII'
+        # Roman numerals only after an age cue ('age XIII') or before a unit ('XIII years old'; the
+        # unit's tail is then required, so 'World War II years' is not an age).
+        if roman and word and (prev in self.cues or (nxt in self.units and word != "i")):
             return _roman(word)
         return None
 

@@ -32,6 +32,7 @@ class Scan:
 
     base: str
     token_lists: tuple[tuple[str, ...], ...]
+    exempted: bool = False  # an idiom or non-sexual sense was cut out
 
     @property
     def joined(self) -> list[str]:

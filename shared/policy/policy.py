@@ -10,6 +10,7 @@ combined with a sexual signal anywhere in it refuses the job.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from shared.errors import PolicyViolation
 from shared.policy import normalize
 from shared.policy.ages import AgeRules
 from shared.policy.judge import ModelJudge
-from shared.policy.lexicon import Lexicon, read_json, read_list
+from shared.policy.lexicon import DATA_DIR, Lexicon, read_json, read_list
 from shared.policy.reader import Reader
 
 log = logging.getLogger("policy")
@@ -30,6 +31,14 @@ REFUSAL = "This request can't be processed: it conflicts with the content policy
 _ANY_AGE = re.compile(
     r"\b\d{1,3}\s*-?\s*(?:yo|y/?o|years?|yrs?|anos|ans|jahre|anni|лет)\b|\b(?:aged?|born)\b|\d\s*(?:歳|才|岁)"
 )
+# An adult age written out: '30 years old', '30-year-old', 'aged 25', '40yo', 'in her thirties'.
+_ADULT_AGE = re.compile(
+    r"\b(?:1[89]|[2-9]\d)\s*-?\s*(?:yo|y/?o|years?|yrs?)\b|\b(?:aged?|age:?)\s*(?:1[89]|[2-9]\d)\b"
+    r"|\b(?:1[89]|[2-9]\d)(?:yo|y)\b|\bin (?:her|his|their) (?:twenties|thirties|forties|fifties|sixties)\b"
+)
+_OBJECT_WORDS = 8  # how far after 'sleep with' its object is read for a stated age
+# 'sleep with my 2 year old' is co-sleeping: only an object that is not the speaker's family counts.
+_FAMILY_OBJECT = frozenset({"my", "our", "your", "his", "her", "their"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class _Findings:
     minor: bool
     protected: bool
     sexual: bool
+    sexual_unexempt: bool  # sexual once the idioms are read as written: counts where a minor is
     triggers: bool
     indicators: frozenset[str]
 
@@ -72,11 +82,15 @@ class ContentPolicy:
         self.age_lowering = Lexicon.of(read_list("age_lowering_terms.txt", extra_dir))
         self.adult_subjects = Lexicon.of(read_list("adult_subjects.txt", extra_dir))
         self.adult_words = Lexicon.of(read_list("adult_words.txt", extra_dir))
+        intimate = [" ".join(normalize.words(normalize.base(t))) for t in read_list("intimate_with.txt", extra_dir)]
+        self._intimate = re.compile(rf"\b(?:{'|'.join(map(re.escape, intimate))})\b") if intimate else None
+        self.digest = _lists_digest(extra_dir)  # part of cache keys: a list change invalidates
         exempt_nouns = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
         self.ages = AgeRules.of(read_json("ages.json", extra_dir), self.adult_age, exempt_nouns)
         core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
         fillers = frozenset(read_list("compound_fillers.txt", extra_dir))
-        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers)
+        activity = read_list("exemptions.activity.txt", extra_dir)
+        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers, activity)
         longest = max(lex.longest for lex in (self.minor_terms, self.sexual_terms, self.protected))
         # Stream hold-back: a refused term spelled out with a separator after every letter
         # ('c h i l d') plus an age phrase's tail; see docs/CONTENT_POLICY.md.
@@ -86,13 +100,28 @@ class ContentPolicy:
     def _read(self, text: str) -> _Findings:
         readings = normalize.readings(text)
         scan = self.reader.scan(text, readings)
+        sexual = bool(self.sexual_terms.find(scan)) or self._intimate_with_minor(readings)
+        unexempt = sexual or (scan.exempted and bool(self.sexual_terms.find(self.reader.scan(text, readings, False))))
         return _Findings(
             minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in readings),
             protected=bool(self.protected.find(scan)),
-            sexual=bool(self.sexual_terms.find(scan)),
+            sexual=sexual,
+            sexual_unexempt=unexempt,
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
         )
+
+    def _intimate_with_minor(self, readings: list[str]) -> bool:
+        """'sleep with a 15 year old': a verb that is sexual when its object has a minor's age."""
+        if self._intimate is None:
+            return False
+        for reading in readings:
+            spaced = " ".join(normalize.words(reading))
+            for match in self._intimate.finditer(spaced):
+                after = spaced[match.end() :].split()[:_OBJECT_WORDS]
+                if after and after[0] not in _FAMILY_OBJECT and self.ages.minor(" ".join(after)):
+                    return True
+        return False
 
     def assess(
         self, texts: Sequence[str], trigger_text: str | None = None, indicator_texts: Sequence[str] | None = None
@@ -103,14 +132,16 @@ class ContentPolicy:
         default the first text) and indicators only from `indicator_texts` (default all).
         """
         found = [self._findings(t) for t in texts if t]
+        minor = any(f.minor for f in found)
         trigger_from = texts[0] if trigger_text is None and texts else trigger_text
         trigger = bool(trigger_from) and self._findings(trigger_from).triggers
         sources = texts if indicator_texts is None else indicator_texts
         indicators = sorted(set().union(*(self._findings(t).indicators for t in sources if t)))
         return Assessment(
-            minor=any(f.minor for f in found),
+            minor=minor,
             protected=any(f.protected for f in found),
-            sexual=any(f.sexual for f in found),
+            # Idioms ('naked eye', 'sex ed', 'explicit about') never excuse a text that names a minor.
+            sexual=any(f.sexual or (minor and f.sexual_unexempt) for f in found),
             adult_trigger=trigger,
             adult_indicators=tuple(indicators),
             adult_detected=trigger or len(indicators) >= self.indicator_threshold,
@@ -161,11 +192,26 @@ class ContentPolicy:
         return self.age_lowering.find(self.reader.scan(produced)) - self.age_lowering.find(self.reader.scan(original))
 
     def launders(self, original: str, produced: str) -> bool:
-        """True when `produced` adds adult wording to an `original` that has an age or minor signal."""
+        """True when `produced` adds adult wording or an adult age to an `original` (the caller's
+        prompt, context and system prompt) that has an age, youth or minor signal."""
         if not self.age_signal(original):
             return False
         added = self.adult_words.find(self.reader.scan(produced))
-        return bool(added - self.adult_words.find(self.reader.scan(original)))
+        if added - self.adult_words.find(self.reader.scan(original)):
+            return True
+        ages = {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(produced))}
+        return bool(ages - {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(original))})
 
     def adult_subjects_in(self, text: str) -> set[str]:
         return self.adult_subjects.find(self.reader.scan(text))
+
+
+def _lists_digest(extra_dir: Path | None) -> str:
+    """A digest of every shipped and operator list file: the policy's version."""
+    digest = hashlib.sha256()
+    for folder in (DATA_DIR, extra_dir):
+        if folder is not None and folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in (".txt", ".json"):
+                    digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -6,6 +6,7 @@ the policy's own vocabulary): no kept library splits into a custom list this che
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from shared.policy import normalize
@@ -13,33 +14,49 @@ from shared.policy.lexicon import Scan, fold
 
 _MIN_PIECE = 3  # shorter pieces make too many accidental compounds ('cum|in')
 _MAX_JOIN_PIECE = 4  # split words are short fragments: 'na ked', 'sch ool girl'
+# A spaced run takes in one-letter words beside it ('a c h i l d' reads 'achild', 'u t e e n'):
+# up to this many letters may be left over at either end of a spaced run.
+_END_SLACK = 2
+# Longer runs and glued words are read in overlapping windows of this many letters (at least
+# 4 longest words), each free to start and end inside a word: the work stays linear in length.
+_WINDOW = 64
 
 
 class Reader:
-    def __init__(self, exemptions: list[str], core: frozenset[str], fillers: frozenset[str]) -> None:
-        # Exempt phrases (idioms, non-sexual senses) are cut out of a reading before matching.
-        self.exemptions = tuple(sorted({" ".join(fold(e)) for e in exemptions if fold(e)}, key=len, reverse=True))
+    def __init__(
+        self, exemptions: list[str], core: frozenset[str], fillers: frozenset[str], activity: Sequence[str] = ()
+    ) -> None:
+        # Exempt phrases (idioms, non-sexual senses) are cut out of a reading before matching;
+        # `activity` senses ('sex ed', 'explicit about') are not cut out where a minor is named.
+        self.exemptions = _phrases(exemptions)
+        self.thing_exemptions = _phrases(set(exemptions) - set(activity))
         self.core = core  # listed minor/sexual single words
         self.vocab = core | fillers
+        self.longest = max(map(len, self.vocab), default=_MIN_PIECE) + 1  # +1: a plural 's'
+        self.window = max(_WINDOW, 4 * self.longest)
         self.split = lru_cache(maxsize=8192)(self._split)
 
-    def scan(self, raw: str, readings: list[str] | None = None) -> Scan:
+    def scan(self, raw: str, readings: list[str] | None = None, exempt: bool = True) -> Scan:
+        """`exempt=False` keeps the activity senses in: what the text says when a minor is named."""
         readings = normalize.readings(raw) if readings is None else readings
         lists: list[tuple[str, ...]] = []
+        exempted = False
         for reading in readings:
-            tokens = self._unexempt([normalize.singular(w) for w in normalize.words(reading)])
+            words = [normalize.singular(w) for w in normalize.words(reading)]
+            tokens = self._unexempt(words, self.exemptions if exempt else self.thing_exemptions)
+            exempted = exempted or len(tokens) != len(words)
             if tokens not in lists:
                 lists.append(tokens)
             mended = self._mended(tokens, reading)
             if mended and mended not in lists:
                 lists.append(mended)
-        return Scan(normalize.base(raw), tuple(lists))
+        return Scan(normalize.base(raw), tuple(lists), exempted)
 
-    def _unexempt(self, tokens: list[str]) -> tuple[str, ...]:
-        if not self.exemptions:
+    def _unexempt(self, tokens: list[str], exemptions: tuple[str, ...]) -> tuple[str, ...]:
+        if not exemptions:
             return tuple(tokens)
         joined = f" {' '.join(tokens)} "
-        for phrase in self.exemptions:
+        for phrase in exemptions:
             if f" {phrase} " in joined:
                 joined = joined.replace(f" {phrase} ", " | ")
         return tuple(t for t in joined.split() if t != "|") if "|" in joined else tuple(tokens)
@@ -50,28 +67,51 @@ class Reader:
         short = [len(t) <= _MAX_JOIN_PIECE for t in tokens] + [False, False]
         for i, token in enumerate(tokens):
             if len(token) >= 2 * _MIN_PIECE and token not in self.vocab:
-                out.extend(self.split(token) or ())
+                out.extend(self._read_run(token, 0, 2))
             if short[i] and short[i + 1]:
                 for width in (2, 3) if short[i + 2] else (2,):
                     glued = normalize.singular("".join(tokens[i : i + width]))
                     if glued in self.core and len(glued) >= 4:
                         out.append(glued)
         for run in normalize.spaced_runs(reading):
-            run = normalize.singular(run)
-            out.extend([run] if run in self.core else self.split(run) or ())
-        return tuple(out)
+            out.extend(self._read_run(run, _END_SLACK, 1))
+        return tuple(dict.fromkeys(out))
 
-    def _split(self, token: str) -> tuple[str, ...] | None:
-        """`token` as a run of vocabulary words with at least one listed term, or None."""
-        best: dict[int, tuple[str, ...]] = {0: ()}
-        for start in range(len(token)):
-            if start not in best:
+    def _read_run(self, run: str, slack: int, min_pieces: int) -> tuple[str, ...]:
+        """The listed words a glued word or spaced run spells; a long one window by window."""
+        if len(run) <= self.window:
+            return self.split(run, slack, min_pieces) or ()
+        step = self.window // 2
+        found: dict[str, None] = {}
+        for start in range(0, len(run) - step, step):
+            found.update(dict.fromkeys(self.split(run[start : start + self.window], self.longest, 1) or ()))
+        return tuple(found)
+
+    def _split(self, token: str, slack: int, min_pieces: int) -> tuple[str, ...] | None:
+        """`token` as a run of vocabulary words with at least one listed term, or None. Up to
+        `slack` letters may be left over at either end. Word-break with back-pointers and pieces
+        no longer than the longest vocabulary word: O(len × longest)."""
+        n = len(token)
+        back: dict[int, tuple[int, str] | None] = dict.fromkeys(range(min(slack, n) + 1))
+        for start in range(n):
+            if start not in back:
                 continue
-            for end in range(start + _MIN_PIECE, len(token) + 1):
-                piece = normalize.singular(token[start:end])
-                if piece in self.vocab and end not in best:
-                    best[end] = (*best[start], piece)
-        pieces = best.get(len(token))
-        if pieces and len(pieces) > 1 and any(p in self.core for p in pieces):
-            return pieces
+            for end in range(start + _MIN_PIECE, min(n, start + self.longest) + 1):
+                if end not in back:
+                    piece = normalize.singular(token[start:end])
+                    if piece in self.vocab:
+                        back[end] = (start, piece)
+        for end in range(n, max(n - slack, 0) - 1, -1):
+            pieces: list[str] = []
+            step = back.get(end)
+            while step is not None:
+                pieces.append(step[1])
+                step = back[step[0]]
+            if len(pieces) >= min_pieces and any(p in self.core for p in pieces):
+                return tuple(reversed(pieces))
         return None
+
+
+def _phrases(terms: Iterable[str]) -> tuple[str, ...]:
+    """Folded phrases, longest first (a longer idiom is cut before a shorter one inside it)."""
+    return tuple(sorted({" ".join(fold(e)) for e in terms if fold(e)}, key=len, reverse=True))

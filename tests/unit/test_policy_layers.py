@@ -66,8 +66,11 @@ def test_exemptions_take_out_the_idiom_only(policy: ContentPolicy) -> None:
     assert policy.assess(["treat him with kid gloves, naked kid"]).blocked
     assert not policy.assess(["nude lipstick for my teen daughter"]).blocked
     assert policy.assess(["nude lipstick on a naked teen"]).blocked
-    assert not policy.assess(["what should sex education for 14 year olds cover?"]).blocked
+    assert not policy.assess(["what should sex education for adults cover?"]).blocked
     assert policy.assess(["sex education for 14 year olds, with explicit sex"]).blocked
+    # An activity sense (exemptions.activity.txt) does not excuse a text that names a minor (review D4).
+    assert policy.assess(["what should sex education for 14 year olds cover?"]).blocked
+    assert not policy.assess(["a nude-coloured bandage for a child's knee"]).blocked  # a thing sense does
 
 
 def test_fuzzing_is_limited_to_marked_terms(policy: ContentPolicy) -> None:
