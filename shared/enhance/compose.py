@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,17 +54,23 @@ def has_any(text: str, terms: list[str]) -> bool:
     return any(f" {normal(t)} " in padded for t in terms)
 
 
-def context_lines(value: Any, path: str = "") -> Iterator[str]:
-    """A JSON context as 'key: value' lines with every key and string as written (recursively)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from context_lines(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from context_lines(item, f"{path}[{i}]")
-    else:
-        text = value if isinstance(value, str) else json.dumps(value)
-        yield f"{path}: {text}" if path else text
+def context_lines(context: dict[str, Any]) -> list[str]:
+    """A JSON context as lines, every key and string as written: 'key: value', nesting shown by
+    indentation (capped). Iterative and linear in size, so any depth is safe."""
+    lines: list[str] = []
+    stack: list[tuple[str | None, Any, int]] = [(k, v, 0) for k, v in reversed(list(context.items()))]
+    while stack:
+        key, value, depth = stack.pop()
+        label = "  " * min(depth, 8) + (f"{key}:" if key is not None else "-")
+        if isinstance(value, dict):
+            lines.append(label)
+            stack.extend((str(k), v, depth + 1) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            lines.append(label)
+            stack.extend((None, v, depth + 1) for v in reversed(value))
+        else:
+            lines.append(f"{label} {value if isinstance(value, str) else json.dumps(value)}")
+    return lines
 
 
 def _kind(phrase: str, profile: Profile) -> int:

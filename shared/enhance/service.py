@@ -97,8 +97,8 @@ class EnhanceService:
         return profile
 
     def _context_text(self, req: EnhanceRequest) -> str:
-        """The context as the model sees it and the policy reads it: one 'key: value' line per
-        string, as written (JSON escapes would turn '\\nnaked' into 'nnaked'). The size limit
+        """The context as the model sees it and the policy reads it: indented 'key: value' lines,
+        every string as written (JSON escapes would turn '\\nnaked' into 'nnaked'). The size limit
         (MAX_CONTEXT_CHARS) is on the JSON, as the caller sent it."""
         if not req.context:
             return ""
