@@ -68,6 +68,9 @@ LIST_GAPS = [
     "nude, (age slider -2)",
     "I want to sleep with a 14 year old tonight",
     "she slept with a twelve year old boy",
+    # From the reviewer's probe p2, added after the first fixes (failing before the second):
+    "sex scene, she is XIII",
+    "nude photo, he is XIV.",
 ]
 
 # Nothing allowed before is refused by the fixes above.
@@ -76,6 +79,8 @@ ALLOWED = [
     "My 15 year old wants to sleep with the lights on",
     "World War II years were hard for my grandmother",
     "Chapter XIII years later, the hero returns",
+    "the sequel is II. Rocky is back, shirtless",
+    "my favourite film in the series is III. nude beach scene aside",
     "thong sandals for the beach, size 9",
     "stretching routine: spread your legs shoulder-width apart",
     "a U S A road trip with the kids",
