@@ -98,7 +98,8 @@ async def measure(engine: Engine) -> dict[str, Any]:
                 result = await outcome(worker, case, action)
                 row[f"{action}:{result}"] += 1
                 if (result == "refused") != (case["expect"] == "block"):
-                    missed.append(f"{name}/{case['kind']}/{action}: {result}: {case['text']!r}")
+                    since = f" (by design since: {case['refused_since']})" if "refused_since" in case else ""
+                    missed.append(f"{name}/{case['kind']}/{action}: {result}: {case['text']!r}{since}")
     corpus: dict[str, Counter[str]] = {}
     for line in (DATA / "policy_corpus.jsonl").open(encoding="utf-8"):
         case = json.loads(line)

@@ -1,10 +1,11 @@
 """Ages and school stages read from text: is a person under the adult age named?
 
 Reads digits, number words (several languages, data/ages.json), Roman numerals after an
-age cue or before an age unit ('XIII years old'), glued units ('15yo'), 'turned N',
-'looks N', 'she is N.', 'born in YYYY' (against the current year), 'Nth birthday', CJK
-ages ('14歳', '十四岁'), school grades, years and forms, and age sliders pulled down (LoRA
-tags, or written out: 'age slider -5'). An age that describes a thing ('3 year old whisky') is not a person's.
+age cue, before an age unit ('XIII years old') or after 'is' ('she is XIII'), glued units
+('15yo'), 'turned N', 'looks N', 'she is N.', 'born in YYYY' (against the current year),
+'Nth birthday', CJK ages ('14歳', '十四岁'), school grades, years and forms, and age sliders
+pulled down (LoRA tags, or written out: 'age slider -5'). An age that describes a thing
+('3 year old whisky') is not a person's.
 """
 
 from __future__ import annotations
@@ -149,9 +150,14 @@ class AgeRules:
         if word in self.numbers:
             return self.numbers[word]
         roman = _ROMAN.match(word)
-        # Roman numerals only after an age cue ('age XIII') or before a unit ('XIII years old'; the
-        # unit's tail is then required, so 'World War II years' is not an age).
-        if roman and word and (prev in self.cues or (nxt in self.units and word != "i")):
+        # Roman numerals only after an age cue ('age XIII'), before a unit ('XIII years old'; the
+        # unit's tail is then required, so 'World War II years' is not an age), or a teen number
+        # after 'is' ('she is XIII'; not 'Rocky III', 'part II').
+        if (
+            roman
+            and word
+            and (prev in self.cues or (nxt in self.units and word != "i") or (prev in self.be and "x" in word))
+        ):
             return _roman(word)
         return None
 
