@@ -22,7 +22,7 @@ from shared.errors import PolicyViolation
 from shared.policy import normalize
 from shared.policy.ages import AgeRules
 from shared.policy.judge import ModelJudge
-from shared.policy.lexicon import DATA_DIR, Lexicon, read_json, read_list
+from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, read_json, read_list
 from shared.policy.reader import Reader
 
 log = logging.getLogger("policy")
@@ -90,7 +90,9 @@ class ContentPolicy:
         core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
         fillers = frozenset(read_list("compound_fillers.txt", extra_dir))
         activity = read_list("exemptions.activity.txt", extra_dir)
-        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers, activity)
+        education = read_list("exemptions.education.txt", extra_dir)
+        self.education_cues = Lexicon.of(read_list("education_cues.txt", extra_dir))
+        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers, activity, education)
         longest = max(lex.longest for lex in (self.minor_terms, self.sexual_terms, self.protected))
         # Stream hold-back: a refused term spelled out with a separator after every letter
         # ('c h i l d') plus an age phrase's tail; see docs/CONTENT_POLICY.md.
@@ -101,7 +103,7 @@ class ContentPolicy:
         readings = normalize.readings(text)
         scan = self.reader.scan(text, readings)
         sexual = bool(self.sexual_terms.find(scan)) or self._intimate_with_minor(readings)
-        unexempt = sexual or (scan.exempted and bool(self.sexual_terms.find(self.reader.scan(text, readings, False))))
+        unexempt = sexual or (scan.exempted and self._sexual_as_written(text, readings, scan))
         return _Findings(
             minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in readings),
             protected=bool(self.protected.find(scan)),
@@ -110,6 +112,12 @@ class ContentPolicy:
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
         )
+
+    def _sexual_as_written(self, text: str, readings: list[str], scan: Scan) -> bool:
+        """Sexual once the activity senses are read as written (and sex education too, where
+        a cue such as 'demo' or 'with a' makes it an act): what counts beside a minor."""
+        education = not self.education_cues.find(scan)
+        return bool(self.sexual_terms.find(self.reader.scan(text, readings, False, education)))
 
     def _intimate_with_minor(self, readings: list[str]) -> bool:
         """'sleep with a 15 year old': a verb that is sexual when its object has a minor's age."""

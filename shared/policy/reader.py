@@ -24,26 +24,34 @@ _WINDOW = 64
 
 class Reader:
     def __init__(
-        self, exemptions: list[str], core: frozenset[str], fillers: frozenset[str], activity: Sequence[str] = ()
+        self,
+        exemptions: list[str],
+        core: frozenset[str],
+        fillers: frozenset[str],
+        activity: Sequence[str] = (),
+        education: Sequence[str] = (),
     ) -> None:
         # Exempt phrases (idioms, non-sexual senses) are cut out of a reading before matching;
         # `activity` senses ('sex ed', 'explicit about') are not cut out where a minor is named.
         self.exemptions = _phrases(exemptions)
         self.thing_exemptions = _phrases(set(exemptions) - set(activity))
+        # Sex education stays a subject beside a minor unless a cue makes it an act.
+        self.firm_exemptions = _phrases(set(exemptions) - set(activity) - set(education))
         self.core = core  # listed minor/sexual single words
         self.vocab = core | fillers
         self.longest = max(map(len, self.vocab), default=_MIN_PIECE) + 1  # +1: a plural 's'
         self.window = max(_WINDOW, 4 * self.longest)
         self.split = lru_cache(maxsize=8192)(self._split)
 
-    def scan(self, raw: str, readings: list[str] | None = None, exempt: bool = True) -> Scan:
-        """`exempt=False` keeps the activity senses in: what the text says when a minor is named."""
+    def scan(self, raw: str, readings: list[str] | None = None, exempt: bool = True, education: bool = True) -> Scan:
+        """`exempt=False` keeps the activity senses in: what the text says when a minor is named;
+        `education=False` keeps the sex-education senses in too (a cue made them an act)."""
         readings = normalize.readings(raw) if readings is None else readings
         lists: list[tuple[str, ...]] = []
         exempted = False
         for reading in readings:
             words = [normalize.singular(w) for w in normalize.words(reading)]
-            tokens = self._unexempt(words, self.exemptions if exempt else self.thing_exemptions)
+            tokens = self._unexempt(words, self._exemptions(exempt, education))
             exempted = exempted or len(tokens) != len(words)
             if tokens not in lists:
                 lists.append(tokens)
@@ -51,6 +59,11 @@ class Reader:
             if mended and mended not in lists:
                 lists.append(mended)
         return Scan(normalize.base(raw), tuple(lists), exempted)
+
+    def _exemptions(self, exempt: bool, education: bool) -> tuple[str, ...]:
+        if exempt:
+            return self.exemptions
+        return self.thing_exemptions if education else self.firm_exemptions
 
     def _unexempt(self, tokens: list[str], exemptions: tuple[str, ...]) -> tuple[str, ...]:
         if not exemptions:

@@ -68,8 +68,12 @@ def test_exemptions_take_out_the_idiom_only(policy: ContentPolicy) -> None:
     assert policy.assess(["nude lipstick on a naked teen"]).blocked
     assert not policy.assess(["what should sex education for adults cover?"]).blocked
     assert policy.assess(["sex education for 14 year olds, with explicit sex"]).blocked
+    # Sex education as a subject stays allowed beside a stated age (issue 9's false block) ...
+    assert not policy.assess(["what should sex education for 14 year olds cover?"]).blocked
+    # ... but not once a cue (education_cues.txt) makes it an act with a named minor (review D4).
+    assert policy.assess(["sex education demo with a 14 year old"]).blocked
     # An activity sense (exemptions.activity.txt) does not excuse a text that names a minor (review D4).
-    assert policy.assess(["what should sex education for 14 year olds cover?"]).blocked
+    assert policy.assess(["be explicit about what a 14 year old looks like"]).blocked
     assert not policy.assess(["a nude-coloured bandage for a child's knee"]).blocked  # a thing sense does
 
 
