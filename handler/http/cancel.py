@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -33,6 +32,12 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T | None
     if task.done():
         return task.result()
     task.cancel()
-    with contextlib.suppress(BaseException):  # wait for it to unwind, so what it held is released
+    try:  # wait for it to unwind, so what it held (a stream, a queue slot) is released first
         await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():  # we are being cancelled too: pass it on
+            raise
+    except Exception:  # noqa: BLE001 - its failure no longer has anyone to answer
+        pass
     return None
