@@ -239,3 +239,9 @@ def test_unload_stops_the_model_thread_first() -> None:
     eng.load()
     again = asyncio.run(eng.generate(conversation(8, 0), GenerationParams(max_tokens=4, temperature=0.0)))
     assert again.completion_tokens > 0
+
+
+def test_model_info_reports_the_loads_peak_host_ram(engine: TransformersEngine) -> None:
+    facts = engine.info().extra
+    assert facts["load_peak_host_ram_gb"] >= facts["host_ram_before_load_gb"] > 0.05
+    assert facts["scheduler"]["fault"] is None and engine.problem is None
