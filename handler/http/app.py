@@ -41,6 +41,8 @@ def ping_router(worker: Worker, readiness: Readiness) -> APIRouter:
             return JSONResponse({"status": "failed", "error": readiness.failed}, status_code=503)
         if not worker.ctx.engine.loaded:
             return Response(status_code=204)
+        if problem := worker.ctx.engine.problem:  # e.g. the model thread stopped: not ready
+            return JSONResponse({"status": "unhealthy", "error": problem}, status_code=503)
         return JSONResponse({"status": "healthy"})
 
     return router

@@ -141,6 +141,21 @@ def test_ping_is_204_until_the_model_is_loaded(worker: Worker, fake: FakeEngine)
     assert call(worker, "GET", "/ping").status_code == 200
 
 
+class _StoppedThread(FakeEngine):
+    """An engine whose model thread stopped (Engine.problem set)."""
+
+    @property
+    def problem(self) -> str | None:
+        return "the model thread stopped: RuntimeError"
+
+
+def test_ping_is_503_while_the_engine_reports_a_problem(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker(engine=_StoppedThread())
+    answer = call(worker, "GET", "/ping")
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "unhealthy", "error": "the model thread stopped: RuntimeError"}
+
+
 def test_bearer_token_guards_every_route_but_ping(make_worker: Callable[..., Worker]) -> None:
     worker = make_worker(http_auth_token="s3cret-test-token")
     assert call(worker, "GET", "/ping").status_code == 200
