@@ -141,12 +141,12 @@ def test_redis_stopped_mid_run_then_written_back(tmp_path: Path) -> None:
 
 
 def test_wrong_token_jobs_succeed_with_warnings(bridge: Bridge) -> None:
-    worker, _ = _worker(bridge.url, "not-the-token")
+    worker, _ = _worker(bridge.url, "not-the-bridge-token")
     health = _run(worker, {"action": "health"})  # the first job: the store was probed at start-up
     assert health["status"] == "degraded" and "unauthorized" in " ".join(health["warnings"])
     out = _run(worker, {"action": "chat", "message": "hi", "conversation_id": "w1"})
     assert out["success"] and "unauthorized" in " ".join(out["warnings"])
-    assert "not-the-token" not in str(out) and "not-the-token" not in str(_run(worker, {"action": "health"}))
+    assert "not-the-bridge-token" not in str(out) and "not-the-bridge-token" not in str(_run(worker, {"action": "health"}))
     assert _run(worker, {"action": "enhance", "prompt": "castle"})["success"]
 
 
