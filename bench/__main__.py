@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import micro
 from bench.baseline import SequentialEngine
-from bench.load import sweep
+from bench.load import ACTIONS, sweep
 from bench.mixed_prefix import mixed_prefixes
 from handler.app import Worker
 from shared.engine.transformers_engine import TransformersEngine
@@ -73,6 +73,8 @@ def upstash_hits() -> dict[str, Any] | None:
 def main() -> None:
     quick = "--quick" in sys.argv
     levels = [1, 8] if quick else LEVELS
+    # `--only=chat_stateful` re-measures one workload's sweep alone (section 1 only).
+    only = tuple(a.split("=", 1)[1] for a in sys.argv if a.startswith("--only="))
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     settings = load_settings(enhance_cache_size=0, upstash_redis_rest_url=None, upstash_redis_rest_token=None)
     engine = TransformersEngine(settings)
@@ -80,7 +82,11 @@ def main() -> None:
     ours = Worker(settings, engine)
     baseline = Worker(settings, SequentialEngine(engine))
     print("1. throughput and latency, baseline (one plain generate at a time) vs ours", flush=True)
-    results["load"] = sweep(ours, baseline, levels)
+    results["load"] = sweep(ours, baseline, levels, only or ACTIONS)
+    if only:  # the rows were printed as they ran; saved beside the full runs
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"only-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=2))
+        return
     print("1b. distinct conversations in one batch: padded prefix KV vs dropped prefixes", flush=True)
     results["mixed_prefix"] = mixed_prefixes()
     print(f"   {results['mixed_prefix']}")

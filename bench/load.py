@@ -136,9 +136,14 @@ async def run_level(
     }
 
 
-def sweep(ours: Worker, baseline: Worker, levels: list[int]) -> list[dict[str, Any]]:
+ACTIONS = ("enhance", "chat", "chat_stateful", "chat_stateful_cold")
+
+
+def sweep(
+    ours: Worker, baseline: Worker, levels: list[int], actions: tuple[str, ...] = ACTIONS
+) -> list[dict[str, Any]]:
     rows = []
-    for action in ("enhance", "chat", "chat_stateful", "chat_stateful_cold"):
+    for action in actions:
         for c in levels if action != "chat_stateful_cold" else [1, 8]:
             jobs = max(8, c)
             convs = None
