@@ -146,7 +146,9 @@ def test_wrong_token_jobs_succeed_with_warnings(bridge: Bridge) -> None:
     assert health["status"] == "degraded" and "unauthorized" in " ".join(health["warnings"])
     out = _run(worker, {"action": "chat", "message": "hi", "conversation_id": "w1"})
     assert out["success"] and "unauthorized" in " ".join(out["warnings"])
-    assert "not-the-bridge-token" not in str(out) and "not-the-bridge-token" not in str(_run(worker, {"action": "health"}))
+    assert "not-the-bridge-token" not in str(out) and "not-the-bridge-token" not in str(
+        _run(worker, {"action": "health"})
+    )
     assert _run(worker, {"action": "enhance", "prompt": "castle"})["success"]
 
 
