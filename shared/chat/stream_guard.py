@@ -20,9 +20,10 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
+
+from shared.policy import normalize
 
 log = logging.getLogger("chat.stream")
 
@@ -31,11 +32,12 @@ log = logging.getLogger("chat.stream")
 HOLDBACK_WORDS = 6
 
 _TOKEN = re.compile(r"\S+")
-_GLUE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")  # invisible characters the policy removes
 
 
 def _wordish(char: str) -> bool:
-    return char.isalnum() or char in _GLUE or unicodedata.combining(char) != 0
+    # Marks and format characters (Mn/Me/Cf, zero-width joiners included) are dropped by the
+    # policy's normalisation, so they are part of the word around them, never a boundary.
+    return char.isalnum() or normalize.invisible(char)
 
 
 class StreamGuard:

@@ -38,6 +38,11 @@ _SEP = r"[\s.\-_*·•,/\\~^'\"]+"
 _SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_]{_SEP}){{2,}}[^\W_](?![^\W_])")
 
 
+def invisible(char: str) -> bool:
+    """A mark or format character: `base` drops it, so it never separates two words."""
+    return unicodedata.category(char) in _MARKS
+
+
 def base(text: str) -> str:
     if text.isascii():  # no format characters, marks or compatibility forms to remove
         return text.lower()

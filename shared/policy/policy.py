@@ -98,6 +98,8 @@ class ContentPolicy:
         # ('c h i l d') plus an age phrase's tail; see docs/CONTENT_POLICY.md.
         self.holdback_chars = max(2 * longest, len("seventeen years of age")) + 8
         self._findings = lru_cache(maxsize=4096)(self._read)
+        # Enhancement checks each model phrase against the caller's whole input: scan that once.
+        self._scan = lru_cache(maxsize=4096)(self.reader.scan)
 
     def _read(self, text: str) -> _Findings:
         readings = normalize.readings(text)
@@ -177,12 +179,6 @@ class ContentPolicy:
         if score is not None and score >= self.judge.threshold:
             self._refuse(action, "judge", f"score={score:.2f}")
 
-    async def review(self, texts: Sequence[str], action: str, adult_mode: bool = False) -> Assessment:
-        """Rules, then the judge: the input check of a service that has no adult switch to resolve."""
-        found = self.enforce(texts, action)
-        await self.confirm(texts, found, action, adult_mode)
-        return found
-
     @staticmethod
     def _refuse(action: str, stage: str, detail: str) -> None:
         log.warning("content policy refusal: action=%s stage=%s %s", action, stage, detail)
@@ -191,27 +187,27 @@ class ContentPolicy:
     # ---- enhancement helpers -----------------------------------------------
     def age_signal(self, text: str) -> bool:
         """Any minor signal, any stated age, or any age-lowering word: never add 'adult' then."""
-        scan = self.reader.scan(text)
+        scan = self._scan(text)
         found = self._findings(text)
         return found.minor or bool(self.age_lowering.find(scan)) or bool(_ANY_AGE.search(scan.base))
 
     def added_age_lowering(self, original: str, produced: str) -> set[str]:
         """Age-lowering words in `produced` that the caller did not write."""
-        return self.age_lowering.find(self.reader.scan(produced)) - self.age_lowering.find(self.reader.scan(original))
+        return self.age_lowering.find(self._scan(produced)) - self.age_lowering.find(self._scan(original))
 
     def launders(self, original: str, produced: str) -> bool:
         """True when `produced` adds adult wording or an adult age to an `original` (the caller's
         prompt, context and system prompt) that has an age, youth or minor signal."""
         if not self.age_signal(original):
             return False
-        added = self.adult_words.find(self.reader.scan(produced))
-        if added - self.adult_words.find(self.reader.scan(original)):
+        added = self.adult_words.find(self._scan(produced))
+        if added - self.adult_words.find(self._scan(original)):
             return True
         ages = {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(produced))}
         return bool(ages - {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(original))})
 
     def adult_subjects_in(self, text: str) -> set[str]:
-        return self.adult_subjects.find(self.reader.scan(text))
+        return self.adult_subjects.find(self._scan(text))
 
 
 def _lists_digest(extra_dir: Path | None) -> str:
