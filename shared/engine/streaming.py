@@ -20,7 +20,12 @@ Finish = Literal["stop", "length"]
 
 
 class ReplyText:
-    """One reply's tokens and text; lives with its job, so a retried batch continues it."""
+    """One reply's tokens and text; lives with its job, so a retried batch continues it.
+
+    Stop strings are matched here on the incrementally decoded text rather than with
+    transformers' StopStringCriteria: that criteria takes one stop list for the whole batch,
+    while each row of ours has its own, and we also need where the match starts (to trim the
+    text, count only the kept tokens and hold back a partial match from the stream)."""
 
     def __init__(self, backend: Any, stop: tuple[str, ...], on_text: Callable[[str], None] | None) -> None:
         self._backend = backend  # the tokenizers.Tokenizer behind the transformers tokenizer
