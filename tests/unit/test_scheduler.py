@@ -99,18 +99,24 @@ def test_out_of_memory_once_then_success() -> None:
     assert isinstance(results[0], Generation) and results[0].text == "ok"
 
 
+async def _fill_queue(scheduler: BatchScheduler) -> list[Job]:
+    """Four jobs: the first taken by the (gated) model thread, the next two waiting, one not submitted."""
+    loop = asyncio.get_running_loop()
+    jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
+    scheduler.submit(jobs[0])
+    await asyncio.sleep(0.05)  # the first is taken by the model thread
+    scheduler.submit(jobs[1])
+    scheduler.submit(jobs[2])
+    return jobs
+
+
 def test_queue_bound_refuses_with_overloaded() -> None:
     runner = Runner()
     runner.gate.clear()
     scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
 
     async def go() -> None:
-        loop = asyncio.get_running_loop()
-        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
-        scheduler.submit(jobs[0])
-        await asyncio.sleep(0.05)  # the first is taken by the model thread
-        scheduler.submit(jobs[1])
-        scheduler.submit(jobs[2])
+        jobs = await _fill_queue(scheduler)
         with pytest.raises(Overloaded):
             scheduler.submit(jobs[3])
         runner.gate.set()
@@ -125,12 +131,7 @@ def test_a_cancelled_waiting_job_never_runs_and_frees_its_queue_place() -> None:
     scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
 
     async def go() -> None:
-        loop = asyncio.get_running_loop()
-        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
-        scheduler.submit(jobs[0])
-        await asyncio.sleep(0.05)  # the first is taken by the model thread
-        scheduler.submit(jobs[1])
-        scheduler.submit(jobs[2])
+        jobs = await _fill_queue(scheduler)
         scheduler.cancel(jobs[1])  # its caller gave up
         scheduler.submit(jobs[3])  # the queue counts live jobs only: no Overloaded
         assert scheduler.waiting == 2
