@@ -25,6 +25,12 @@ class InvalidInput(WorkerError):
     code = "invalid_input"
 
 
+def check_length(field: str, value: str | None, limit: int) -> None:
+    """Refuse a text longer than its limit, naming the field; None (not sent) always passes."""
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+
+
 class UnknownAction(InvalidInput):
     code = "unknown_action"
 

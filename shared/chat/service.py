@@ -13,7 +13,7 @@ from shared.chat.history import FittedPrompt, fit_history
 from shared.chat.prompts import SystemPrompts
 from shared.chat.stream_guard import StreamGuard, close_stream
 from shared.engine import Engine, Generation, GenerationParams, Message
-from shared.errors import AdultContentDisabled, InvalidInput
+from shared.errors import AdultContentDisabled, InvalidInput, check_length
 from shared.policy import ContentPolicy
 from shared.schemas.chat import ChatRequest
 from shared.settings import Settings
@@ -158,21 +158,15 @@ class ChatService:
 
     def _check_limits(self, request: ChatRequest) -> None:
         s = self.settings
-        if len(request.message) > s.max_message_chars:
-            raise InvalidInput(f"message is longer than {s.max_message_chars} characters", field="message")
+        check_length("message", request.message, s.max_message_chars)
         if request.max_tokens is not None and request.max_tokens > s.max_tokens_limit:
             raise InvalidInput(f"max_tokens must be at most {s.max_tokens_limit}", field="max_tokens")
-        if request.system_prompt is not None and len(request.system_prompt) > s.max_system_prompt_chars:
-            raise InvalidInput(
-                f"system_prompt is longer than {s.max_system_prompt_chars} characters", field="system_prompt"
-            )
+        check_length("system_prompt", request.system_prompt, s.max_system_prompt_chars)
         history = request.conversation_history or []
         if len(history) > max(s.max_history_turns, 1) * 4:
             raise InvalidInput("conversation_history has too many turns", field="conversation_history")
         for i, item in enumerate(history):
-            if len(item.content) > s.max_history_item_chars:
-                field = f"conversation_history.{i}.content"
-                raise InvalidInput(f"{field} is longer than {s.max_history_item_chars} characters", field=field)
+            check_length(f"conversation_history.{i}.content", item.content, s.max_history_item_chars)
         if sum(len(item.content) for item in history) > s.max_history_chars:
             raise InvalidInput(
                 f"conversation_history holds more than {s.max_history_chars} characters", field="conversation_history"

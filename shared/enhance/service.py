@@ -21,7 +21,7 @@ from shared.enhance.profiles import Profile, Profiles
 from shared.enhance.score import optimizations, quality_score
 from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
 from shared.enhance.tokens import count_for
-from shared.errors import ContextOverflow, EngineError, InvalidInput
+from shared.errors import ContextOverflow, EngineError, InvalidInput, check_length
 from shared.policy import ContentPolicy
 from shared.schemas.enhance import EnhanceRequest
 from shared.settings import Settings
@@ -84,12 +84,8 @@ class EnhanceService:
 
     def _profile(self, req: EnhanceRequest) -> Profile:
         s = self.settings
-        if len(req.prompt) > s.max_prompt_chars:
-            raise InvalidInput(f"prompt is longer than {s.max_prompt_chars} characters", field="prompt")
-        if req.system_prompt is not None and len(req.system_prompt) > s.max_system_prompt_chars:
-            raise InvalidInput(
-                f"system_prompt is longer than {s.max_system_prompt_chars} characters", field="system_prompt"
-            )
+        check_length("prompt", req.prompt, s.max_prompt_chars)
+        check_length("system_prompt", req.system_prompt, s.max_system_prompt_chars)
         profile = self.profiles.get(req.job_type)
         if profile is None:
             valid = ", ".join(self.profiles.names())
@@ -102,8 +98,7 @@ class EnhanceService:
         (MAX_CONTEXT_CHARS) is on the JSON, as the caller sent it."""
         if not req.context:
             return ""
-        if len(json.dumps(req.context, ensure_ascii=False)) > self.settings.max_context_chars:
-            raise InvalidInput(f"context is longer than {self.settings.max_context_chars} characters", field="context")
+        check_length("context", json.dumps(req.context, ensure_ascii=False), self.settings.max_context_chars)
         return "\n".join(c.context_lines(req.context))
 
     async def _check_context(self, req: EnhanceRequest, messages: list[Message], max_tokens: int) -> None:
