@@ -4,7 +4,7 @@ allowed sets, from real worker calls (Worker.handle / Worker.handle_stream).
 Run: .venv/bin/python scripts/policy_report.py [--engine fake|embedded] [--json reports/policy_report.json]
 
 Cases: tests/data/policy_disguises.jsonl (written per kind before the lists changed),
-tests/data/policy_holdout.jsonl and policy_holdout2.jsonl (each written after the lists were
+tests/data/policy_holdout.jsonl, policy_holdout2.jsonl and policy_holdout3.jsonl (each written after the lists were
 tuned to the sets before it, and measured once before any further change; see
 docs/CONTENT_POLICY.md) and, for regression,
 the template corpus tests/data/policy_corpus.jsonl. Adult content is
@@ -35,7 +35,7 @@ from shared.store import MemoryStore  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 ACTIONS = ("chat", "chat_unrestricted", "enhance", "stream")
-SETS = ("disguises", "holdout", "holdout2")
+SETS = ("disguises", "holdout", "holdout2", "holdout3")
 REFUSED = "content_policy_violation"
 
 
