@@ -1,6 +1,7 @@
 """Prompt enhancement service for SDXL and WAN 2.1 jobs."""
 
 from shared.enhance.profiles import Profile, Profiles, load_profiles
+from shared.enhance.result import Enhancement, TokenBudget
 from shared.enhance.service import EnhanceService
 
-__all__ = ["EnhanceService", "Profile", "Profiles", "load_profiles"]
+__all__ = ["EnhanceService", "Enhancement", "Profile", "Profiles", "TokenBudget", "load_profiles"]

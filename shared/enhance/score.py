@@ -1,4 +1,5 @@
-"""The quality score and the per-family optimisation flags.
+"""The quality score, and which of a profile's indicator groups a result has (the score and the
+adapter's per-family optimisation flags both read them).
 
 score = 0.3 * budget + 0.3 * preserved + 0.3 * indicators + 0.1 * (1 - repetition)
   budget      1 when within the token limit, else limit / used
@@ -8,8 +9,6 @@ score = 0.3 * budget + 0.3 * preserved + 0.3 * indicators + 0.1 * (1 - repetitio
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from shared.enhance.compose import has_any
 from shared.enhance.profiles import Profile
@@ -29,24 +28,3 @@ def quality_score(profile: Profile, original: str, result: str, used: int, adult
     pieces = split_phrases(result) if profile.style == "tags" else result.split(". ")
     score = 0.3 * budget + 0.3 * preserved + 0.3 * indicators + 0.1 * (1 - repetition_ratio(pieces))
     return round(min(max(score, 0.0), 1.0), 3)
-
-
-def optimizations(profile: Profile, result: str, used: int) -> tuple[str, dict[str, Any]]:
-    g = groups_present(profile, result)
-    if profile.family == "sdxl":
-        return "sdxl_optimizations", {
-            "has_quality_tags": g.get("quality", False),
-            "has_lighting": g.get("lighting", False),
-            "has_technical_terms": g.get("technical", False),
-            "has_resolution": g.get("resolution", False),
-            "has_anatomical_accuracy": g.get("anatomy", False),
-            "token_count": used,
-        }
-    return "wan_optimizations", {
-        "has_motion": g.get("motion", False),
-        "has_cinematography": g.get("cinematography", False),
-        "has_temporal": g.get("temporal", False),
-        "has_quality": g.get("quality", False),
-        "has_anatomical_accuracy": g.get("anatomy", False),
-        "token_count": used,
-    }

@@ -2,7 +2,8 @@
 
 For any valid input that the policy allows, the caller gets a usable prompt: when the
 model fails, times out or answers unusably, the deterministic rule-based path composes
-one from the caller's words and the profile.
+one from the caller's words and the profile. It returns an `Enhancement`; the wire fields
+are the adapter's (handler/actions/enhance.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.engine import Engine, GenerationParams, Message
 from shared.enhance import compose as c
 from shared.enhance.profiles import Profile, Profiles
-from shared.enhance.score import optimizations, quality_score
+from shared.enhance.result import ENTRY_VERSION, Enhancement, Source, TokenBudget, from_entry, to_entry
+from shared.enhance.score import groups_present, quality_score
 from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
 from shared.enhance.tokens import count_for
 from shared.errors import ContextOverflow, EngineError, InvalidInput, check_length
@@ -28,22 +30,15 @@ from shared.settings import Settings
 from shared.store import Store
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2  # v2: exact prompts in the key (v1 normalised them and served another caller's body)
-LEGACY_FIELDS = (
-    "success",
-    "original_prompt",
-    "enhanced_prompt",
-    "generation_time",
-    "enhancement_type",
-    "job_type",
-    "quality",
-)
+# v2: exact prompts in the key (v1 normalised them and served another caller's body);
+# v3: entries are serialised Enhancements, not wire bodies (a v2 body is never read back)
+CACHE_VERSION = ENTRY_VERSION
 
 
 @dataclass
 class Draft:
     text: str | None  # cleaned model output, None for the rule-based path
-    source: str
+    source: Source
     warning: str | None = None
 
 
@@ -56,7 +51,7 @@ class EnhanceService:
         self.model_timeout_s = min(settings.generation_timeout_s, 60.0)
         self.model_name = engine.info().model_name  # part of every cache key; read once, off the hot path
 
-    async def enhance(self, req: EnhanceRequest) -> dict[str, Any]:
+    async def enhance(self, req: EnhanceRequest) -> Enhancement:
         started = time.perf_counter()
         profile = self._profile(req)
         context_text = self._context_text(req)
@@ -71,16 +66,17 @@ class EnhanceService:
         await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
         key = self.cache_key(req, profile, adult_mode)
         if self.settings.enhance_cache_size > 0:
-            hit = await self.store.cache_get(key)
+            # An entry this version cannot read back (damaged, another format) is a miss; the put below replaces it.
+            hit = from_entry(await self.store.cache_get(key))
             if hit is not None:  # cache hits never touch the engine, but are judged again like new output
-                self.policy.enforce([*policy_texts, str(hit.get("enhanced_prompt", ""))], "enhance", "output")
-                return self._shape({**hit, "cache_hit": True}, req.mode)
+                self.policy.enforce([*policy_texts, hit.enhanced_prompt], "enhance", "output")
+                return hit
         draft = await self._draft(req, profile, adult_mode, key, context_text)
-        body = self._build(req, profile, draft, adult, adult_mode, context_text)
-        body["generation_time"] = round(time.perf_counter() - started, 3)
+        built = self._build(req, profile, draft, adult, adult_mode, context_text)
+        result = replace(built, generation_time_s=time.perf_counter() - started)
         if draft.warning is None and self.settings.enhance_cache_size > 0:
-            await self.store.cache_put(key, body)  # fallbacks are not cached: the model gets another try
-        return self._shape({**body, "cache_hit": False}, req.mode)
+            await self.store.cache_put(key, to_entry(result))  # fallbacks are not cached: the model gets another try
+        return result
 
     def _profile(self, req: EnhanceRequest) -> Profile:
         s = self.settings
@@ -160,7 +156,7 @@ class EnhanceService:
             repetition_penalty=1.15,
             seed=seed,
         )
-        source = "edge_function" if req.system_prompt is not None else "worker_fallback"
+        source: Source = "edge_function" if req.system_prompt is not None else "worker_fallback"
         shots = [
             m for ex in profile.examples for m in (Message("user", ex["input"]), Message("assistant", ex["output"]))
         ]
@@ -192,7 +188,7 @@ class EnhanceService:
 
     def _build(
         self, req: EnhanceRequest, profile: Profile, draft: Draft, adult: bool, adult_mode: bool, context_text: str
-    ) -> dict[str, Any]:
+    ) -> Enhancement:
         composer = c.compose_tags if profile.style == "tags" else c.compose_paragraph
         # No laundering: with any age or minor signal, nothing adds "adult" or adult wording.
         said = "\n".join((req.prompt, context_text, req.system_prompt or ""))  # everything the caller sent
@@ -210,42 +206,24 @@ class EnhanceService:
             warnings.append(store.warning)
         if not done.fits:
             warnings.append(f"the caller's own words need {tokens.used} tokens, over the {profile.token_limit} budget")
-        opt_name, opt = optimizations(profile, final, tokens.used)
-        body: dict[str, Any] = {
-            "success": True,
-            "original_prompt": req.prompt,
-            "enhanced_prompt": final,
-            "generation_time": 0.0,
-            "enhancement_type": req.enhancement_type,
-            "job_type": req.job_type,
-            "quality": req.quality,
-            "enhancement_source": draft.source,
-            "worker_optimizations": {
-                "caching": self.settings.enhance_cache_size > 0,
-                "post_processing": True,
-                "fallback_ready": True,
-            },
-            "quality_score": quality_score(profile, req.prompt, final, tokens.used, adult_mode),
-            "token_budget": {
-                "tokenizer": _TOKENIZER_LABEL[profile.tokenizer],
-                "limit": profile.token_limit,
-                "used": tokens.used,
-                "chunks": tokens.chunks,
-            },
-            "negative_prompt": profile.negative_prompt,
-            "content_rating": "adult" if adult else "general",
-            "adult_mode": adult_mode,
-            opt_name: opt,
-        }
-        if warnings:
-            body["warning"] = "; ".join(warnings)
-        return body
-
-    @staticmethod
-    def _shape(body: dict[str, Any], mode: str) -> dict[str, Any]:
-        if mode == "legacy":
-            return {k: body[k] for k in LEGACY_FIELDS}
-        return body
+        return Enhancement(
+            original_prompt=req.prompt,
+            enhanced_prompt=final,
+            job_type=req.job_type,
+            quality=req.quality,
+            enhancement_type=req.enhancement_type,
+            source=draft.source,
+            family=profile.family,
+            quality_score=quality_score(profile, req.prompt, final, tokens.used, adult_mode),
+            tokens=TokenBudget(_TOKENIZER_LABEL[profile.tokenizer], profile.token_limit, tokens.used, tokens.chunks),
+            fits_budget=done.fits,
+            negative_prompt=profile.negative_prompt,
+            adult_content=adult,
+            adult_mode=adult_mode,
+            indicators=tuple(name for name, present in groups_present(profile, final).items() if present),
+            caching=self.settings.enhance_cache_size > 0,
+            warnings=tuple(warnings),
+        )
 
     async def info(self) -> dict[str, Any]:
         stats = await self.store.cache_stats()

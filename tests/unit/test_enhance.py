@@ -267,9 +267,9 @@ def test_cache_hit_is_checked_again(worker: Worker, fake: FakeEngine) -> None:
     assert len(keys) == 1
 
     async def poison() -> None:
-        body = dict(await store.cache_get(keys[0]) or {})
-        body["enhanced_prompt"] = "naked child, a red apple"
-        await store.cache_put(keys[0], body)
+        entry = dict(await store.cache_get(keys[0]) or {})
+        entry["enhancement"] = {**entry["enhancement"], "enhanced_prompt": "naked child, a red apple"}
+        await store.cache_put(keys[0], entry)
 
     asyncio.run(poison())
     assert enhance(worker, "a red apple")["error_code"] == "content_policy_violation"
