@@ -42,7 +42,7 @@ REFUSED = "content_policy_violation"
 def payload(case: dict[str, Any], action: str) -> dict[str, Any]:
     history = case.get("history") or []
     if action == "enhance":
-        said = " ".join(t["content"] for t in history if t["role"] == "user")
+        said = "\n".join(t["content"] for t in history)  # every turn, a line each: all reach the model
         return {
             "action": "enhance",
             "prompt": case["text"],
@@ -99,6 +99,8 @@ async def measure(engine: Engine) -> dict[str, Any]:
                 row[f"{action}:{result}"] += 1
                 if (result == "refused") != (case["expect"] == "block"):
                     since = f" (by design since: {case['refused_since']})" if "refused_since" in case else ""
+                    known = case.get("known_miss") or case.get("known_false_block")
+                    since += f" (known: {known})" if known else ""
                     missed.append(f"{name}/{case['kind']}/{action}: {result}: {case['text']!r}{since}")
     corpus: dict[str, Counter[str]] = {}
     for line in (DATA / "policy_corpus.jsonl").open(encoding="utf-8"):

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_TOKEN = re.compile(r"[^\W_]+|[,.;:!?()\[\]|]")
-_CLAUSE_END = frozenset(",.;:!?)]|")
+# A line break ends a clause too: enhance context lines, history turns, multi-line messages.
+_TOKEN = re.compile(r"[^\W_]+|[,.;:!?()\[\]|\n]")
+_CLAUSE_END = frozenset(",.;:!?)]|\n")
 _ROMAN = re.compile(r"^(x?)(ix|iv|v?i{0,3})$")
 _GLUED = re.compile(r"^(\d{1,2})(yo|yr|yrs|y|yearold|yearsold|sai|歳|才|岁)$")
 _ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th|e|eme|er|re|o|a|º|ª)$")
@@ -29,6 +30,8 @@ _LORA_YOUNGER = re.compile(
 )
 _CLASS_OF = re.compile(r"\b(?:class of|graduat\w*(?: in)?|abitur|bac)\s*'?((?:20)?\d\d)\b")
 _BORN = re.compile(r"\b(?:born|b|nacid[ao]|nee?|geboren|nascid[ao]|nat[ao]|родил\w*)\b\D{0,14}?((?:19|20)\d\d)\b")
+# A youth age group: 'under-12 team', 'U12 girls', 'the under-12s' (the 'under' is checked apart).
+_AGE_GROUP = re.compile(r"^(?:u(\d{2})|(\d{1,2}))s?$")
 _WEIGHTED_YOUNG = re.compile(r"\(\s*(?:young|younger|youthful|aged down|de-aged)\s*:\s*(1\.[3-9]|[2-9])")
 
 
@@ -52,6 +55,7 @@ class AgeRules:
     class_words: frozenset[str]
     persons: frozenset[str]
     non_persons: frozenset[str]
+    age_groups: frozenset[str]
     exempt_nouns: frozenset[str]
 
     @classmethod
@@ -84,10 +88,23 @@ class AgeRules:
 
     def _may_count(self, word: str) -> bool:
         """Cheap pre-filter: only numbers, number words, ordinals and Roman numerals can state an age."""
-        return word[0].isdigit() or word in self.numbers or word in self.ordinals or bool(_ROMAN.match(word))
+        if word[0].isdigit() or word in self.numbers or word in self.ordinals or bool(_ROMAN.match(word)):
+            return True
+        return word[0] == "u" and bool(_AGE_GROUP.match(word))
+
+    def _age_group(self, t: list[str], i: int) -> bool:
+        """'under-12 team', 'U12 girls', 'the under-12s': a youth age group (not 'under 12 minutes')."""
+        match = _AGE_GROUP.match(t[i])
+        if match is None or (not t[i].startswith("u") and self._cue_before(t, i) != "under"):
+            return False
+        nxt = t[i + 1] if i + 1 < len(t) else ""
+        group = nxt in self.age_groups or (t[i].endswith("s") and not t[i].startswith("u"))
+        return group and 0 < int(match.group(1) or match.group(2)) <= self.adult_age
 
     def _minor_at(self, t: list[str], i: int) -> bool:
         word = t[i]
+        if self._age_group(t, i):
+            return True
         nxt = next((x for x in t[i + 1 : i + 4] if x not in "-/."), "")
         level = self._ordinal(word)
         if level is not None and level < self.adult_age:
@@ -126,6 +143,7 @@ class AgeRules:
         after = [x for x in t[i + 1 : i + 7] if x.isalnum()]
         tail = after[1:3]  # '12 years old', '12 years of age' (not '12 years of marriage'), '12yo'
         aged = glued or (tail == ["of", "age"] if tail[:1] == ["of"] else bool(tail) and tail[0] in self.unit_tail)
+        aged = aged or (i >= 2 and t[i - 1] == "of" and t[i - 2] in self.persons)  # 'a girl of twelve summers'
         if not aged and (unit in self.year_units or self._cue_before(t, i) in self.durations):
             return False  # '12 years' alone, 'for 12 years', 'seit 12 Jahren': a duration
         described = next((x for x in after[0 if glued else 1 :] if x not in self.unit_tail), None)

@@ -7,7 +7,7 @@ trailing '*' makes a single word a stem that matches any word it starts (inflect
 German compounds: 'nackt*' matches 'nacktfotos'). A phrase also matches written as one
 word ('middleschooler'). Latin
 and Cyrillic terms match on word boundaries with plurals folded; a phrase matches as a
-run of words; a term containing CJK or kana matches anywhere (those scripts have no
+run of words; a term containing CJK, kana or Hangul matches anywhere (those scripts have no
 spaces between words).
 """
 
@@ -23,7 +23,8 @@ from shared.policy import normalize
 
 DATA_DIR = Path(__file__).parent / "data"
 FUZZ_MIN = 5
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+# Kana, CJK ideographs, half-width kana and Hangul (syllables and the jamo `base` decomposes them to).
+_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 
 
 @dataclass(frozen=True)

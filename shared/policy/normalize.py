@@ -59,17 +59,13 @@ def _ascii_lookalike(char: str) -> str:
     return latin if len(latin) == 1 and latin.isalpha() else char
 
 
-def skeleton(text_base: str) -> str:
+def skeleton(text_base: str, i_as_l: bool = False) -> str:
+    """Each non-ASCII letter as its ASCII look-alike; `i_as_l` reads look-alikes of 'i' as 'l'
+    (palochka, dotless i): the I/l ambiguity."""
     if text_base.isascii():
         return text_base
-    return "".join(c if c.isascii() or not c.isalpha() else _ascii_lookalike(c) for c in text_base)
-
-
-def skeleton_l(text_base: str) -> str:
-    """The skeleton with look-alikes of 'i' read as 'l' (palochka, dotless i): the I/l ambiguity."""
-    if text_base.isascii():
-        return text_base
-    return "".join(c if c.isascii() or not c.isalpha() else _ascii_lookalike(c).replace("i", "l") for c in text_base)
+    look = (lambda c: _ascii_lookalike(c).replace("i", "l")) if i_as_l else _ascii_lookalike
+    return "".join(c if c.isascii() or not c.isalpha() else look(c) for c in text_base)
 
 
 def translit(text_base: str) -> str:
@@ -137,7 +133,7 @@ def readings(raw: str) -> list[str]:
     out: list[str] = []
     for text in [raw, *displayed(raw)]:
         b = base(text)
-        for view in dict.fromkeys((b, skeleton(b), skeleton_l(b), translit(b))):
+        for view in dict.fromkeys((b, skeleton(b), skeleton(b, i_as_l=True), translit(b))):
             for candidate in (view, *leet(view)):
                 for v in (candidate, unstretched(candidate)):
                     if v is not None and v not in out:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from shared.errors import PolicyViolation
 from shared.policy import normalize
@@ -28,17 +29,25 @@ from shared.policy.reader import Reader
 log = logging.getLogger("policy")
 
 REFUSAL = "This request can't be processed: it conflicts with the content policy."
-_ANY_AGE = re.compile(
-    r"\b\d{1,3}\s*-?\s*(?:yo|y/?o|years?|yrs?|anos|ans|jahre|anni|лет)\b|\b(?:aged?|born)\b|\d\s*(?:歳|才|岁)"
-)
-# An adult age written out: '30 years old', '30-year-old', 'aged 25', '40yo', 'in her thirties'.
-_ADULT_AGE = re.compile(
-    r"\b(?:1[89]|[2-9]\d)\s*-?\s*(?:yo|y/?o|years?|yrs?)\b|\b(?:aged?|age:?)\s*(?:1[89]|[2-9]\d)\b"
-    r"|\b(?:1[89]|[2-9]\d)(?:yo|y)\b|\bin (?:her|his|their) (?:twenties|thirties|forties|fifties|sixties)\b"
-)
 _OBJECT_WORDS = 8  # how far after 'sleep with' its object is read for a stated age
 # 'sleep with my 2 year old' is co-sleeping: only an object that is not the speaker's family counts.
 _FAMILY_OBJECT = frozenset({"my", "our", "your", "his", "her", "their"})
+_SPEAKER = frozenset({"me", "us"})  # 'sleep with me': counts under role-play framing with a minor
+
+
+def _age_patterns(ages: dict[str, Any], adult_age: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """From ages.json and the adult age: any stated age ('12 anos', 'aged', 'born', '14歳'), and
+    an adult age written out ('30 years old', '30-year-old', 'aged 25', '40yo', 'in her thirties')."""
+    units = "|".join(sorted(map(re.escape, ages["units"]), key=len, reverse=True))
+    year = "|".join(sorted(map(re.escape, [*ages["year_units"], "yo", "y/o"]), key=len, reverse=True))
+    adult = "|".join(str(n) for n in range(adult_age, 100))
+    decades = "|".join(ages["adult_decades"])
+    any_age = re.compile(rf"(?<!\d)\d{{1,3}}\s*-?\s*(?:{units}|y/o)(?!\w)|\b(?:aged?|born)\b")
+    adult_age_re = re.compile(
+        rf"\b(?:{adult})\s*-?\s*(?:{year})\b|\b(?:aged?|age:?)\s*(?:{adult})\b"
+        rf"|\b(?:{adult})(?:yo|y)\b|\bin (?:her|his|their) (?:{decades})\b"
+    )
+    return any_age, adult_age_re
 
 
 @dataclass(frozen=True)
@@ -86,14 +95,27 @@ class ContentPolicy:
         self._intimate = re.compile(rf"\b(?:{'|'.join(map(re.escape, intimate))})\b") if intimate else None
         self.digest = _lists_digest(extra_dir)  # part of cache keys: a list change invalidates
         exempt_nouns = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
-        self.ages = AgeRules.of(read_json("ages.json", extra_dir), self.adult_age, exempt_nouns)
+        ages = read_json("ages.json", extra_dir)
+        self.ages = AgeRules.of(ages, self.adult_age, exempt_nouns)
+        self._any_age, self._adult_age_re = _age_patterns(ages, self.adult_age)
+        # Both signals at once ('cp pics'); sexual only where a minor is named ('get intimate');
+        # contact with an age-gap partner ('kissing an older man'); role-play framing.
+        self.csam = Lexicon.of(read_list("csam_terms.txt", extra_dir))
+        self.beside_minor = Lexicon.of(read_list("sexual_beside_minor.txt", extra_dir))
+        self.contact = Lexicon.of(read_list("contact_verbs.txt", extra_dir))
+        self.partners = Lexicon.of(read_list("age_gap_partners.txt", extra_dir))
+        self.roleplay = Lexicon.of(read_list("roleplay_cues.txt", extra_dir))
+        self.costumes = Lexicon.of(costumes := read_list("costume_exemptions.txt", extra_dir))
+        spellings = dict(line.split(None, 1) for line in read_list("spellings.txt", extra_dir) if " " in line)
         core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
         fillers = frozenset(read_list("compound_fillers.txt", extra_dir))
         activity = read_list("exemptions.activity.txt", extra_dir)
         education = read_list("exemptions.education.txt", extra_dir)
         self.education_cues = Lexicon.of(read_list("education_cues.txt", extra_dir))
-        self.reader = Reader(read_list("exemptions.txt", extra_dir), core, fillers, activity, education)
-        longest = max(lex.longest for lex in (self.minor_terms, self.sexual_terms, self.protected))
+        exemptions = read_list("exemptions.txt", extra_dir)
+        self.reader = Reader(exemptions, core, fillers, activity, education, spellings, costumes)
+        refusing = (self.minor_terms, self.sexual_terms, self.protected, self.csam, self.beside_minor)
+        longest = max(lex.longest for lex in refusing)
         # Stream hold-back: a refused term spelled out with a separator after every letter
         # ('c h i l d') plus an age phrase's tail; see docs/CONTENT_POLICY.md.
         self.holdback_chars = max(2 * longest, len("seventeen years of age")) + 8
@@ -104,10 +126,12 @@ class ContentPolicy:
     def _read(self, text: str) -> _Findings:
         readings = normalize.readings(text)
         scan = self.reader.scan(text, readings)
-        sexual = bool(self.sexual_terms.find(scan)) or self._intimate_with_minor(readings)
-        unexempt = sexual or (scan.exempted and self._sexual_as_written(text, readings, scan))
+        csam = bool(self.csam.find(scan))
+        sexual = csam or bool(self.sexual_terms.find(scan)) or self._intimate_with(readings, False)
+        unexempt = sexual or self._sexual_beside_minor(scan, readings)
+        unexempt = unexempt or (scan.exempted and self._sexual_as_written(text, readings, scan))
         return _Findings(
-            minor=bool(self.minor_terms.find(scan)) or any(self.ages.minor(r) for r in readings),
+            minor=csam or self._minor_terms(text, readings, scan) or any(self.ages.minor(r) for r in readings),
             protected=bool(self.protected.find(scan)),
             sexual=sexual,
             sexual_unexempt=unexempt,
@@ -121,15 +145,33 @@ class ContentPolicy:
         education = not self.education_cues.find(scan)
         return bool(self.sexual_terms.find(self.reader.scan(text, readings, False, education)))
 
-    def _intimate_with_minor(self, readings: list[str]) -> bool:
-        """'sleep with a 15 year old': a verb that is sexual when its object has a minor's age."""
+    def _minor_terms(self, text: str, readings: list[str], scan: Scan) -> bool:
+        """A listed minor term; a costume ('schoolgirl costume') not, where an adult wears it."""
+        if not self.minor_terms.find(scan):
+            return False
+        if not self.costumes.find(scan) or not (self._adult_age_re.search(scan.base) or self.adult_words.find(scan)):
+            return True
+        return bool(self.minor_terms.find(self.reader.scan(text, readings, costume=True)))
+
+    def _sexual_beside_minor(self, scan: Scan, readings: list[str]) -> bool:
+        """Words that are sexual only where a minor is named: 'get intimate', contact with an
+        age-gap partner ('kissing an older man'), 'sleep with me' under role-play framing."""
+        if self.beside_minor.find(scan) or (self.contact.find(scan) and self.partners.find(scan)):
+            return True
+        return bool(self.roleplay.find(scan)) and self._intimate_with(readings, True)
+
+    def _intimate_with(self, readings: list[str], speaker: bool) -> bool:
+        """'sleep with a 15 year old': a verb that is sexual when its object has a minor's age
+        (or, with `speaker`, when its object is the speaker: 'sleep with me')."""
         if self._intimate is None:
             return False
         for reading in readings:
             spaced = " ".join(normalize.words(reading))
             for match in self._intimate.finditer(spaced):
                 after = spaced[match.end() :].split()[:_OBJECT_WORDS]
-                if after and after[0] not in _FAMILY_OBJECT and self.ages.minor(" ".join(after)):
+                if not after or after[0] in _FAMILY_OBJECT:
+                    continue
+                if (after[0] in _SPEAKER) if speaker else self.ages.minor(" ".join(after)):
                     return True
         return False
 
@@ -189,7 +231,7 @@ class ContentPolicy:
         """Any minor signal, any stated age, or any age-lowering word: never add 'adult' then."""
         scan = self._scan(text)
         found = self._findings(text)
-        return found.minor or bool(self.age_lowering.find(scan)) or bool(_ANY_AGE.search(scan.base))
+        return found.minor or bool(self.age_lowering.find(scan)) or bool(self._any_age.search(scan.base))
 
     def added_age_lowering(self, original: str, produced: str) -> set[str]:
         """Age-lowering words in `produced` that the caller did not write."""
@@ -203,8 +245,8 @@ class ContentPolicy:
         added = self.adult_words.find(self._scan(produced))
         if added - self.adult_words.find(self._scan(original)):
             return True
-        ages = {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(produced))}
-        return bool(ages - {normalize.base(m.group(0)) for m in _ADULT_AGE.finditer(normalize.base(original))})
+        ages = {normalize.base(m.group(0)) for m in self._adult_age_re.finditer(normalize.base(produced))}
+        return bool(ages - {normalize.base(m.group(0)) for m in self._adult_age_re.finditer(normalize.base(original))})
 
     def adult_subjects_in(self, text: str) -> set[str]:
         return self.adult_subjects.find(self._scan(text))

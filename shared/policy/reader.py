@@ -14,6 +14,7 @@ from shared.policy.lexicon import Scan, fold
 
 _MIN_PIECE = 3  # shorter pieces make too many accidental compounds ('cum|in')
 _MAX_JOIN_PIECE = 4  # split words are short fragments: 'na ked', 'sch ool girl'
+_MAX_JOIN_WORDS = 4  # a word split into up to this many fragments: 'scho ol gi rl'
 # A spaced run takes in one-letter words beside it ('a c h i l d' reads 'achild', 'u t e e n'):
 # up to this many letters may be left over at either end of a spaced run.
 _END_SLACK = 2
@@ -30,6 +31,8 @@ class Reader:
         fillers: frozenset[str],
         activity: Sequence[str] = (),
         education: Sequence[str] = (),
+        spellings: dict[str, str] | None = None,
+        costumes: Sequence[str] = (),
     ) -> None:
         # Exempt phrases (idioms, non-sexual senses) are cut out of a reading before matching;
         # `activity` senses ('sex ed', 'explicit about') are not cut out where a minor is named.
@@ -37,21 +40,33 @@ class Reader:
         self.thing_exemptions = _phrases(set(exemptions) - set(activity))
         # Sex education stays a subject beside a minor unless a cue makes it an act.
         self.firm_exemptions = _phrases(set(exemptions) - set(activity) - set(education))
+        # A costume ('schoolgirl costume') is cut out only where the text states an adult wearer.
+        self.costumes = _phrases(costumes)
+        self.spellings = spellings or {}  # text-speak words read as the word meant: 'yung' -> 'young'
         self.core = core  # listed minor/sexual single words
         self.vocab = core | fillers
         self.longest = max(map(len, self.vocab), default=_MIN_PIECE) + 1  # +1: a plural 's'
         self.window = max(_WINDOW, 4 * self.longest)
         self.split = lru_cache(maxsize=8192)(self._split)
 
-    def scan(self, raw: str, readings: list[str] | None = None, exempt: bool = True, education: bool = True) -> Scan:
+    def scan(
+        self,
+        raw: str,
+        readings: list[str] | None = None,
+        exempt: bool = True,
+        education: bool = True,
+        costume: bool = False,
+    ) -> Scan:
         """`exempt=False` keeps the activity senses in: what the text says when a minor is named;
-        `education=False` keeps the sex-education senses in too (a cue made them an act)."""
+        `education=False` keeps the sex-education senses in too (a cue made them an act);
+        `costume=True` also cuts out costumes (the caller checked that an adult wears them)."""
         readings = normalize.readings(raw) if readings is None else readings
         lists: list[tuple[str, ...]] = []
         exempted = False
+        cut = self._exemptions(exempt, education) + (self.costumes if costume else ())
         for reading in readings:
-            words = [normalize.singular(w) for w in normalize.words(reading)]
-            tokens = self._unexempt(words, self._exemptions(exempt, education))
+            words = [self._spelled(normalize.singular(w)) for w in normalize.words(reading)]
+            tokens = self._unexempt(words, cut)
             exempted = exempted or len(tokens) != len(words)
             if tokens not in lists:
                 lists.append(tokens)
@@ -59,6 +74,9 @@ class Reader:
             if mended and mended not in lists:
                 lists.append(mended)
         return Scan(normalize.base(raw), tuple(lists), exempted)
+
+    def _spelled(self, word: str) -> str:
+        return self.spellings.get(word, word)
 
     def _exemptions(self, exempt: bool, education: bool) -> tuple[str, ...]:
         if exempt:
@@ -77,15 +95,16 @@ class Reader:
     def _mended(self, tokens: tuple[str, ...], reading: str) -> tuple[str, ...]:
         """Words glued together split apart, words split apart joined, spaced letters joined."""
         out: list[str] = []
-        short = [len(t) <= _MAX_JOIN_PIECE for t in tokens] + [False, False]
+        short = [len(t) <= _MAX_JOIN_PIECE for t in tokens] + [False] * _MAX_JOIN_WORDS
         for i, token in enumerate(tokens):
             if len(token) >= 2 * _MIN_PIECE and token not in self.vocab:
                 out.extend(self._read_run(token, 0, 2))
-            if short[i] and short[i + 1]:
-                for width in (2, 3) if short[i + 2] else (2,):
-                    glued = normalize.singular("".join(tokens[i : i + width]))
-                    if glued in self.core and len(glued) >= 4:
-                        out.append(glued)
+            width = 1
+            while width < _MAX_JOIN_WORDS and short[i + width - 1] and short[i + width]:
+                width += 1  # 'na ked', 'sch ool girl', 'scho ol gi rl'
+                glued = normalize.singular("".join(tokens[i : i + width]))
+                if glued in self.core and len(glued) >= 4:
+                    out.append(glued)
         for run in normalize.spaced_runs(reading):
             out.extend(self._read_run(run, _END_SLACK, 1))
         return tuple(dict.fromkeys(out))
