@@ -26,19 +26,21 @@ RESULTS = Path(__file__).parent / "results"
 LEVELS = [1, 4, 8, 16]
 
 
-def machine() -> dict[str, Any]:
+def machine(engine: TransformersEngine) -> dict[str, Any]:
     import os
 
     import torch
 
+    info = engine.info()
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "model": "SmolLM2-135M-Instruct (embedded)",
-        "device": "cpu",
+        "model": info.model_name,
+        "device": info.model_device,
+        "gpu": info.gpu_name,
     }
 
 
@@ -75,10 +77,10 @@ def main() -> None:
     levels = [1, 8] if quick else LEVELS
     # `--only=chat_stateful` re-measures one workload's sweep alone (section 1 only).
     only = tuple(a.split("=", 1)[1] for a in sys.argv if a.startswith("--only="))
-    results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     settings = load_settings(enhance_cache_size=0, upstash_redis_rest_url=None, upstash_redis_rest_token=None)
     engine = TransformersEngine(settings)
     engine.load()
+    results: dict[str, Any] = {"machine": machine(engine), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     ours = Worker(settings, engine)
     baseline = Worker(settings, SequentialEngine(engine))
     print("1. throughput and latency, baseline (one plain generate at a time) vs ours", flush=True)

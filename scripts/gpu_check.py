@@ -6,6 +6,11 @@ batched, stop strings, a stream refused mid-reply (a test-only POLICY_DIR makes 
 "the" refused), 16 concurrent mixed jobs and an enhance per job type, then prints tokens/s
 per stream and in aggregate against the card's memory-bandwidth bound. Exit status 1 when
 a check fails. Without CUDA it says so and exits 0: nothing is pretended.
+
+Flags: `--json=PATH` saves every check and number; `--random-weights` for a shaped model
+(scripts/shaped_model.py, e.g. Qwen2.5-7B's shape with random weights) skips the checks that
+judge the model's words and excuses output-policy refusals of its noise; `--cpu-dry-run`
+tries the script itself on CPU (not a GPU check). docs/BENCHMARKS.md section 7 has its runs.
 """
 
 from __future__ import annotations
@@ -38,12 +43,21 @@ BANDWIDTH_GBS = {
     "L4": 300,
 }
 failures: list[str] = []
+report: dict[str, Any] = {"checks": {}}
+RANDOM_WEIGHTS = "--random-weights" in sys.argv  # a shaped model (scripts/shaped_model.py): text is noise
 
 
 def check(name: str, ok: bool, detail: Any = "") -> None:
     print(f"  [{'ok' if ok else 'FAIL'}] {name} {detail}", flush=True)
+    report["checks"][name] = {"ok": ok, "detail": str(detail)}
     if not ok:
         failures.append(name)
+
+
+def skip(name: str) -> None:
+    """Checks that judge the model's words mean nothing on random weights: said, not pretended."""
+    print(f"  [skip] {name}: random weights write noise", flush=True)
+    report["checks"][name] = {"ok": None, "detail": "skipped: random weights"}
 
 
 def bandwidth(gpu: str) -> int | None:
@@ -78,16 +92,12 @@ async def engine_checks(engine: Any) -> None:
     check("judge gives a probability", 0.0 <= p <= 1.0, round(p, 3))
 
 
-async def handler_checks(worker: Any, policy_worker: Any) -> None:
-    from bench.load import ENHANCE_PROMPTS, seed_conversations
+async def content_checks(worker: Any, policy_worker: Any) -> None:
     from shared.enhance import load_profiles
 
-    items = [
-        i
-        async for i in policy_worker.handle_stream(
-            {"input": {"action": "chat", "stream": True, "message": "Write a short story about a cat and a dog."}}
-        )
-    ]
+    # The test-only lists make "the" a sexual term; the message names a minor, so a reply using it is refused.
+    payload = {"action": "chat", "stream": True, "message": "Write a short story for my kid about a cat and a dog."}
+    items = [i async for i in policy_worker.handle_stream({"input": payload})]
     text = "".join(str(i.get("delta", "")) for i in items)
     refused = items[-1].get("error_code") == "content_policy_violation"
     check("stream refused mid-reply, refused word never sent", refused and " the " not in f" {text} ", repr(text[-60:]))
@@ -95,6 +105,18 @@ async def handler_checks(worker: Any, policy_worker: Any) -> None:
         out = await worker.handle({"input": {"action": "enhance", "prompt": "a red fox", "job_type": job_type}})
         source = out.get("enhancement_source")
         check(f"enhance {job_type} from the model", out.get("success") is True and source != "rule_based", source)
+
+
+async def handler_checks(worker: Any, policy_worker: Any) -> None:
+    from bench.load import ENHANCE_PROMPTS, seed_conversations
+    from shared.enhance import load_profiles
+
+    if RANDOM_WEIGHTS:
+        skip("stream refused mid-reply, refused word never sent")
+        for job_type in load_profiles().names():
+            skip(f"enhance {job_type} from the model")
+    else:
+        await content_checks(worker, policy_worker)
     conversations = await seed_conversations(worker, "gpu", 4)
     jobs: list[dict[str, Any]] = []
     for i in range(16):
@@ -109,8 +131,14 @@ async def handler_checks(worker: Any, policy_worker: Any) -> None:
             jobs.append({"action": "chat", "message": "Count to five.", "stream": True, "max_tokens": 32})
     started = time.perf_counter()
     outs = await asyncio.gather(*(collect(worker, j) for j in jobs))
-    bad = [j["action"] for j, o in zip(jobs, outs, strict=True) if o.get("success") is False]
+    # Noise from random weights may be refused by the output policy: a clean refusal, not a failure.
+    excused = ("content_policy_violation",) if RANDOM_WEIGHTS else ()
+    bad = [j["action"] for j, o in zip(jobs, outs, strict=True) if not served(o, excused)]
     check("16 concurrent mixed jobs", not bad, f"{time.perf_counter() - started:.1f}s, failed: {bad}")
+
+
+def served(out: dict[str, Any], excused: tuple[str, ...]) -> bool:
+    return out.get("success") is not False or out.get("error_code") in excused
 
 
 async def collect(worker: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -125,23 +153,27 @@ async def throughput(engine: Any, weights_gb: float, gpu: str) -> dict[str, Any]
 
     params = GenerationParams(max_tokens=128, temperature=0.7, top_p=0.9)
 
-    async def stream(i: int) -> tuple[int, float]:
-        started, tokens = time.perf_counter(), 0
+    async def stream(i: int) -> tuple[int, float, float]:
+        started, tokens, first = time.perf_counter(), 0, 0.0
         msgs = [Message("user", f"Write a long paragraph about the history of city number {i}.")]
         async for item in engine.stream(msgs, params):
-            if not isinstance(item, str):
+            if isinstance(item, str):
+                first = first or time.perf_counter() - started
+            else:
                 tokens = item.completion_tokens
-        return tokens, time.perf_counter() - started
+        return tokens, time.perf_counter() - started, first
 
     out: dict[str, Any] = {}
     for n in (1, 8, 16):
         started = time.perf_counter()
         runs = await asyncio.gather(*(stream(i) for i in range(n)))
         wall = time.perf_counter() - started
-        per = [t / s for t, s in runs if s > 0]
+        per = [t / s for t, s, _ in runs if s > 0]
         out[f"streams_{n}"] = {
-            "per_stream_tok_s": round(min(per), 1),
-            "aggregate_tok_s": round(sum(t for t, _ in runs) / wall, 1),
+            "per_stream_tok_s_min": round(min(per), 1),
+            "aggregate_tok_s": round(sum(t for t, _, _ in runs) / wall, 1),
+            "first_delta_s_max": round(max(f for _, _, f in runs), 3),
+            "tokens": sum(t for t, _, _ in runs),
         }
     bw = bandwidth(gpu)
     out["bandwidth_bound_tok_s_per_stream"] = round(bw / weights_gb, 1) if bw else None
@@ -151,34 +183,45 @@ async def throughput(engine: Any, weights_gb: float, gpu: str) -> dict[str, Any]
 
 def policy_dir() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="gpu-check-policy-"))
-    (folder / "minor_terms.txt").write_text("# test only: an ordinary word the model surely writes\nthe\n")
+    (folder / "sexual_terms.txt").write_text("# test only: an ordinary word the model surely writes\nthe\n")
     return folder
 
 
 def main() -> int:
     import torch
 
-    if not torch.cuda.is_available():
+    dry_run = "--cpu-dry-run" in sys.argv  # tries this script on CPU; it is not a GPU check
+    if not torch.cuda.is_available() and not dry_run:
         print("gpu-check: no CUDA device on this machine; nothing was run.")
         return 0
     from handler.app import Worker
     from shared.engine.transformers_engine import TransformersEngine
     from shared.settings import load_settings
 
-    base = {"model_device": "cuda", "model_dtype": "bfloat16", "max_batch_size": 16, "enhance_cache_size": 0}
+    device, dtype = ("cpu", "float32") if dry_run else ("cuda", "bfloat16")
+    base = {"model_device": device, "model_dtype": dtype, "max_batch_size": 16, "enhance_cache_size": 0}
     settings = load_settings(**base)
     engine = TransformersEngine(settings)
     engine.load()
     info = engine.info()
-    print(f"gpu-check: {info.model_name} on {info.gpu_name}, {info.extra.get('dtype')}, load {info.extra}")
+    report["model"] = {"name": info.model_name, "gpu": info.gpu_name, "torch": torch.__version__, **info.extra}
+    print(f"gpu-check: {info.model_name} on {info.gpu_name or device}, load {info.extra}", flush=True)
     worker = Worker(settings, engine)
     policy_worker = Worker(load_settings(**base, policy_dir=policy_dir()), engine)
-    asyncio.run(engine_checks(engine))
-    asyncio.run(handler_checks(worker, policy_worker))
-    speed = asyncio.run(throughput(engine, info.model_size_gb * 2**30 / 1e9, info.gpu_name or ""))
-    print(json.dumps(speed, indent=2))
+    report["speed"] = asyncio.run(run_all(engine, worker, policy_worker, info))
+    engine.unload()  # stops the model thread before the interpreter exits
+    print(json.dumps(report["speed"], indent=2))
     print(f"gpu-check: {len(failures)} failed: {failures}" if failures else "gpu-check: all checks passed")
+    target = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--json=")), None)
+    if target:
+        Path(target).write_text(json.dumps(report, indent=2))
     return 1 if failures else 0
+
+
+async def run_all(engine: Any, worker: Any, policy_worker: Any, info: Any) -> dict[str, Any]:
+    await engine_checks(engine)
+    await handler_checks(worker, policy_worker)
+    return await throughput(engine, info.model_size_gb * 2**30 / 1e9, info.gpu_name or "")
 
 
 if __name__ == "__main__":
