@@ -10,8 +10,11 @@ History is repaired, never rejected (docs/STATE.md, "History the model sees"):
 So any chat template that demands strict user/assistant alternation accepts the prompt.
 
 Tokens are counted once per turn, newest first, and only until the budget is spent; one
-exact count of the chosen prompt confirms it. The whole function is synchronous and meant
-to run off the event loop (`asyncio.to_thread`): tokenizing a large history takes seconds.
+exact count of the chosen prompt confirms it. The transformers engine keeps the ids of each
+text it tokenized (shared/engine/tokenize.py): its prompt ids for the job then reuse this
+count's work, and a conversation's stored turns are tokenized by its first request that sees
+them, not by every later one. The whole function is synchronous and meant to run off the
+event loop (`asyncio.to_thread`): tokenizing a large history takes seconds.
 """
 
 from __future__ import annotations

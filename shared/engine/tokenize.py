@@ -12,27 +12,94 @@ text become their ids, and every run of plain text between them (template text a
 caller's text together) is tokenized with special tokens split into ordinary pieces
 (`split_special_tokens=True`). A tokenizer splits at its added tokens before anything else,
 so for text without special tokens the ids equal those of the whole rendered prompt.
+
+Work is not repeated: one chat request counts its prompt while fitting the history, then the
+engine asks for the same prompt's ids, and every request of a conversation carries the same
+earlier turns. So the ids of each run of plain text are kept in a least-recently-used cache
+bounded by the tokens it holds (a run is tokenized once, then looked up), and the template's
+placeholder rendering, which depends only on the roles, is cached by them. Pure caches: the
+ids are the same as without them.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from shared.engine.base import Message
+from shared.engine.base import Message, Role
 from shared.logs import content_log
 
 # Private-use code points: no chat template writes them, and the rendered text holds only
 # the template's own text and these marks (never caller text), so a split is unambiguous.
 _MARK = "\ue000{}\ue001"
 _MARKS = re.compile("\ue000(\\d+)\ue001")
+# Tokens the run cache may hold: dozens of long conversations (a 16,000-character turn is about
+# 4,000 tokens), about 10 MB when full. A miss costs only the tokenizing the cache saves.
+RUN_CACHE_TOKENS = 262_144
+# Runs of plain text (template text, and message indexes standing for the messages' text), and
+# the control-token ids between consecutive runs.
+Skeleton = tuple[tuple[tuple[str | int, ...], ...], tuple[int, ...]]
+
+
+class TokenLru:
+    """Token ids by text, least recently used dropped first once more than `max_tokens` are held.
+
+    Not functools.lru_cache: its bound counts entries, and one entry may be 1 token or 4,000; and
+    the misses of one prompt are tokenized together in one batched call, which it cannot do.
+    Thread-safe: the fitting and the engine's tokenization of concurrent requests run in
+    `asyncio.to_thread` workers at once."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self._items: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[int, ...] | None:
+        with self._lock:
+            ids = self._items.get(key)
+            if ids is not None:
+                self._items.move_to_end(key)
+            return ids
+
+    def put(self, key: str, ids: Sequence[int]) -> tuple[int, ...]:
+        kept = tuple(ids)
+        weight = len(kept) + 1  # + 1: empty runs count too, so the entries are bounded as well
+        with self._lock:
+            if weight > self.max_tokens:
+                return kept
+            if (old := self._items.pop(key, None)) is not None:
+                self._held -= len(old) + 1
+            self._items[key] = kept
+            self._held += weight
+            while self._held > self.max_tokens:
+                _, dropped = self._items.popitem(last=False)
+                self._held -= len(dropped) + 1
+        return kept
+
+    @property
+    def held(self) -> int:
+        """Tokens held (each entry counts one more)."""
+        return self._held
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class PromptTokenizer:
     """Wraps the model's own tokenizer (a transformers tokenizer)."""
 
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Any, run_cache_tokens: int = RUN_CACHE_TOKENS) -> None:
+        self.tokenizer = tokenizer  # its chat template is read at each render: set it before the first call
+        self.runs = TokenLru(run_cache_tokens)  # text run -> ids: earlier turns recur in every request
+        # roles -> the template's skeleton; one per conversation length and shape, a few hundred bytes
+        # each. Not for a template that writes today's date (Llama 3.1's strftime_now): rendered each time.
+        dated = "strftime_now" in str(getattr(tokenizer, "chat_template", None) or "")
+        self._skeleton = self._make_skeleton if dated else lru_cache(maxsize=512)(self._make_skeleton)
         # The tokenizer's added tokens (ChatML's <|im_start|>, <|im_end|>, ...): in template text
         # they are control tokens; longest first so that no token matches inside a longer one.
         added: dict[str, int] = dict(tokenizer.get_added_vocab()) if hasattr(tokenizer, "get_added_vocab") else {}
@@ -62,7 +129,7 @@ class PromptTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Ids of caller text: special-token strings in it stay literal text."""
-        return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+        return list(self._encode_runs([text])[0])
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
@@ -84,26 +151,43 @@ class PromptTokenizer:
         return text + ("assistant: " if generation_prompt else "")
 
     def _ids(self, messages: list[Message], generation_prompt: bool) -> list[int]:
-        marked = [Message(m.role, _MARK.format(i)) for i, m in enumerate(messages)]
+        runs, controls = self._skeleton(tuple(m.role for m in messages), generation_prompt)
+        texts = ["".join(p if isinstance(p, str) else messages[p].content for p in run) for run in runs]
+        encoded = self._encode_runs(texts)
+        ids: list[int] = list(encoded[0])
+        for control, text_ids in zip(controls, encoded[1:], strict=True):
+            ids.append(control)
+            ids += text_ids
+        return ids
+
+    def _make_skeleton(self, roles: tuple[Role, ...], generation_prompt: bool) -> Skeleton:
+        """The template rendered around placeholders, cut at its control tokens: runs of plain
+        text (template text and message indexes), and the control ids between them. It depends
+        only on the roles, so it is cached by them (`_skeleton`): no render per prompt."""
+        marked = [Message(role, _MARK.format(i)) for i, role in enumerate(roles)]
         pieces = _MARKS.split(self._template(marked, generation_prompt))
         # pieces alternate: template text, message index, template text, ... (template text last).
         # Runs of plain text (template text between control tokens, caller text) are encoded with
         # special tokens split; the template's control tokens become their ids.
-        runs: list[list[str]] = [[]]
+        runs: list[list[str | int]] = [[]]
         controls: list[int] = []
         for n, piece in enumerate(pieces):
             if n % 2:
-                runs[-1].append(messages[int(piece)].content)
+                runs[-1].append(int(piece))
                 continue
             parts = self._controls.split(piece) if self._controls else [piece]
             runs[-1].append(parts[0])
             for token, text in zip(parts[1::2], parts[2::2], strict=True):
                 controls.append(self._control_ids[token])
                 runs.append([text])
-        texts = ["".join(run) for run in runs]
-        encoded = self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        ids: list[int] = list(encoded[0])
-        for control, text_ids in zip(controls, encoded[1:], strict=True):
-            ids.append(control)
-            ids += text_ids
-        return ids
+        return tuple(tuple(run) for run in runs), tuple(controls)
+
+    def _encode_runs(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """Ids of each text (special-token strings split), from the run cache; the misses in
+        one batched call. Batched or alone, a fast tokenizer gives a text the same ids."""
+        unique = list(dict.fromkeys(texts))
+        known = {text: ids for text in unique if (ids := self.runs.get(text)) is not None}
+        if missing := [text for text in unique if text not in known]:
+            encoded = self.tokenizer(missing, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            known.update((text, self.runs.put(text, ids)) for text, ids in zip(missing, encoded, strict=True))
+        return [known[text] for text in texts]
