@@ -81,6 +81,11 @@ class TokenLru:
                 self._held -= len(dropped) + 1
         return kept
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._held = 0
+
     @property
     def held(self) -> int:
         """Tokens held (each entry counts one more)."""

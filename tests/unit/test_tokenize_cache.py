@@ -69,6 +69,8 @@ def test_the_run_cache_drops_the_least_recently_used_within_its_token_bound() ->
     for i in range(50):  # empty runs count too: the entries stay bounded
         lru.put(f"empty {i}", [])
     assert len(lru) <= 10 and lru.held <= 10
+    lru.clear()
+    assert len(lru) == 0 and lru.held == 0 and lru.get("empty 49") is None
 
 
 def test_a_template_that_writes_the_time_is_rendered_for_each_prompt(smol: Any) -> None:
