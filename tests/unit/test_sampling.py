@@ -8,9 +8,15 @@ from typing import cast
 import torch
 
 from shared.engine import GenerationParams
-from shared.engine.sampling import Row, RowSampler, WorkerRng, pick_tokens
+from shared.engine.sampling import Row, RowSampler, RowTable, WorkerRng, pick_tokens
 
 VOCAB = 64
+
+
+def pick(
+    logits: torch.Tensor, seen: torch.Tensor, params: list[GenerationParams], gens: list[torch.Generator | None]
+) -> list[int]:
+    return pick_tokens(logits, seen, RowTable.of(params, logits.shape[1], logits.device), gens)[0]
 
 
 def reference_probs(logits: torch.Tensor, seen: torch.Tensor, p: GenerationParams) -> torch.Tensor:
@@ -49,7 +55,7 @@ def test_each_row_samples_its_own_distribution() -> None:
     for row, p in enumerate(PARAMS):
         expected = reference_probs(logits[row], seen[row], p)
         gen = torch.Generator().manual_seed(row)
-        tokens = pick_tokens(logits[row].expand(draws, VOCAB), seen[row].expand(draws, -1), [p] * draws, [gen] * draws)
+        tokens = pick(logits[row].expand(draws, VOCAB), seen[row].expand(draws, -1), [p] * draws, [gen] * draws)
         counts = Counter(tokens)
         assert all(expected[t] > 0 for t in counts)  # nothing outside the row's kept set, ever
         observed = torch.tensor([counts[t] / draws for t in range(VOCAB)])
@@ -67,8 +73,8 @@ def test_a_seeded_row_picks_the_same_alone_and_in_any_batch() -> None:
         others = torch.Generator().manual_seed(99)
         out = []
         for logits in steps:
-            gens = [own if r == 1 else others for r in rows]
-            picked = pick_tokens(logits[rows], seen[rows], [PARAMS[r] if r != 1 else p for r in rows], gens)
+            gens: list[torch.Generator | None] = [own if r == 1 else others for r in rows]
+            picked = pick(logits[rows], seen[rows], [PARAMS[r] if r != 1 else p for r in rows], gens)
             out.append(picked[rows.index(1)])
         return out
 
@@ -80,8 +86,23 @@ def test_greedy_rows_draw_nothing_and_take_the_penalised_argmax() -> None:
     seen = torch.tensor([[0, 0, 2]])
     gen = torch.Generator().manual_seed(3)
     state = gen.get_state()
-    assert pick_tokens(logits, seen, [GenerationParams(temperature=0.0, repetition_penalty=1.5)], [None]) == [1]
+    assert pick(logits, seen, [GenerationParams(temperature=0.0, repetition_penalty=1.5)], [None]) == [1]
     assert torch.equal(gen.get_state(), state)
+
+
+def test_a_vanishing_temperature_is_greedy_not_overflow() -> None:
+    logits = torch.tensor([[3.0, 2.0, 1.0, -1.0, 0.0]])
+    tiny = GenerationParams(temperature=1e-39, repetition_penalty=1.0)
+    assert pick(logits, torch.zeros(1, 1, dtype=torch.long), [tiny], [None]) == [0]
+
+
+def test_ties_with_the_kth_candidate_are_kept() -> None:
+    draws = 2000
+    logits = torch.tensor([5.0, 1.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0]).expand(draws, -1)
+    p = GenerationParams(temperature=3.0, top_k=2, top_p=1.0, repetition_penalty=1.0)
+    gen = torch.Generator().manual_seed(0)
+    tokens = set(pick(logits, torch.zeros(draws, 1, dtype=torch.long), [p] * draws, [gen] * draws))
+    assert tokens == {0, 1, 2, 3}  # the three tied at rank 2 all stay; nothing lower ever comes
 
 
 class _Reply:
