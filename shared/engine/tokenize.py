@@ -37,8 +37,10 @@ from shared.logs import content_log
 # the template's own text and these marks (never caller text), so a split is unambiguous.
 _MARK = "\ue000{}\ue001"
 _MARKS = re.compile("\ue000(\\d+)\ue001")
-# Tokens the run cache may hold: dozens of long conversations (a 16,000-character turn is about
-# 4,000 tokens), about 10 MB when full. A miss costs only the tokenizing the cache saves.
+# What the run cache may hold, in TokenLru.weight units (an entry's tokens or its text's length
+# / 4, whichever is more): dozens of long conversations (a 16,000-character turn is about 4,000
+# tokens); at most about 10 MB of ids plus 1-4 MB of text. A miss costs only the tokenizing the
+# cache saves.
 RUN_CACHE_TOKENS = 262_144
 # Runs of plain text (template text, and message indexes standing for the messages' text), and
 # the control-token ids between consecutive runs.
@@ -66,19 +68,25 @@ class TokenLru:
                 self._items.move_to_end(key)
             return ids
 
+    @staticmethod
+    def weight(key: str, ids: tuple[int, ...]) -> int:
+        """Tokens, or the text's length in 4-character units where the text is the larger part
+        (one token can cover 64 repeated characters); + 1 so empty runs count too."""
+        return max(len(ids), len(key) // 4) + 1
+
     def put(self, key: str, ids: Sequence[int]) -> tuple[int, ...]:
         kept = tuple(ids)
-        weight = len(kept) + 1  # + 1: empty runs count too, so the entries are bounded as well
+        weight = self.weight(key, kept)
         with self._lock:
             if weight > self.max_tokens:
                 return kept
             if (old := self._items.pop(key, None)) is not None:
-                self._held -= len(old) + 1
+                self._held -= self.weight(key, old)
             self._items[key] = kept
             self._held += weight
             while self._held > self.max_tokens:
-                _, dropped = self._items.popitem(last=False)
-                self._held -= len(dropped) + 1
+                dropped_key, dropped = self._items.popitem(last=False)
+                self._held -= self.weight(dropped_key, dropped)
         return kept
 
     def clear(self) -> None:
@@ -88,7 +96,7 @@ class TokenLru:
 
     @property
     def held(self) -> int:
-        """Tokens held (each entry counts one more)."""
+        """Weight held: tokens or text/4, whichever is larger, + 1 per entry."""
         return self._held
 
     def __len__(self) -> int:
