@@ -71,10 +71,11 @@ def test_the_run_cache_drops_the_least_recently_used_within_its_token_bound() ->
     assert len(lru) <= 10 and lru.held <= 10
     lru.clear()
     assert len(lru) == 0 and lru.held == 0 and lru.get("empty 49") is None
-    lru.put("-" * 64, [7])  # one token for 64 characters: the text's size is what is held
-    assert lru.held == 64 // 4 + 1
-    lru.put("=" * 4000, [8])
-    assert lru.get("=" * 4000) is None  # 1,000 units of text: over the bound although one token
+    wide = TokenLru(max_tokens=100)
+    wide.put("-" * 64, [7])  # one token for 64 characters: the text's size is what is held
+    assert wide.held == 64 // 4 + 1
+    wide.put("=" * 4000, [8])
+    assert wide.get("=" * 4000) is None and wide.held == 17  # 1,000 units of text: over the bound
 
 
 def test_a_template_that_writes_the_time_is_rendered_for_each_prompt(smol: Any) -> None:
