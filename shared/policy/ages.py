@@ -32,6 +32,7 @@ _CLASS_OF = re.compile(r"\b(?:class of|graduat\w*(?: in)?|abitur|bac)\s*'?((?:20
 _BORN = re.compile(r"\b(?:born|b|nacid[ao]|nee?|geboren|nascid[ao]|nat[ao]|родил\w*)\b\D{0,14}?((?:19|20)\d\d)\b")
 # A youth age group: 'under-12 team', 'U12 girls', 'the under-12s' (the 'under' is checked apart).
 _AGE_GROUP = re.compile(r"^(?:u(\d{2})|(\d{1,2}))s?$")
+_EXCLUDING = frozenset({"no", "not", "non", "without", "except", "excluding", "nor", "never"})
 _WEIGHTED_YOUNG = re.compile(r"\(\s*(?:young|younger|youthful|aged down|de-aged)\s*:\s*(1\.[3-9]|[2-9])")
 
 
@@ -95,11 +96,19 @@ class AgeRules:
     def _age_group(self, t: list[str], i: int) -> bool:
         """'under-12 team', 'U12 girls', 'the under-12s': a youth age group (not 'under 12 minutes')."""
         match = _AGE_GROUP.match(t[i])
-        if match is None or (not t[i].startswith("u") and self._cue_before(t, i) != "under"):
+        cue = self._cue_before(t, i)
+        if match is None or (not t[i].startswith("u") and cue not in {"under", "u"}):
             return False
         nxt = t[i + 1] if i + 1 < len(t) else ""
         group = nxt in self.age_groups or (t[i].endswith("s") and not t[i].startswith("u"))
-        return group and 0 < int(match.group(1) or match.group(2)) <= self.adult_age
+        # 'under-18s' names the adult boundary, and 'no under-12s' keeps them out: neither is a minor.
+        return group and 0 < int(match.group(1) or match.group(2)) < self.adult_age and not self._excluded(t, i)
+
+    @staticmethod
+    def _excluded(t: list[str], i: int) -> bool:
+        """'no under-12s', 'not for under 16s', 'except U14 girls': the group is kept out."""
+        before = [w for w in t[max(0, i - 4) : i] if w not in {"under", "u", "for", "allowed", "-"}]
+        return bool(before) and before[-1] in _EXCLUDING
 
     def _minor_at(self, t: list[str], i: int) -> bool:
         word = t[i]

@@ -7,8 +7,10 @@ trailing '*' makes a single word a stem that matches any word it starts (inflect
 German compounds: 'nackt*' matches 'nacktfotos'). A phrase also matches written as one
 word ('middleschooler'). Latin
 and Cyrillic terms match on word boundaries with plurals folded; a phrase matches as a
-run of words; a term containing CJK, kana or Hangul matches anywhere (those scripts have no
-spaces between words).
+run of words; a term containing CJK or kana matches anywhere (those scripts have no
+spaces between words). Hangul is written with spaces: a Hangul term of up to two syllables
+matches only at the start of a word, particles may follow ('소녀가'; not '로리' in '칼로리',
+'플로리다'); longer Hangul terms match anywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from shared.policy import normalize
 DATA_DIR = Path(__file__).parent / "data"
 FUZZ_MIN = 5
 # Kana, CJK ideographs, half-width kana and Hangul (syllables and the jamo `base` decomposes them to).
-_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+_SHORT_HANGUL = 2  # syllables: a term this short is too often part of another word
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Lexicon:
     fuzzy: dict[str, str]  # one-deletion key -> fuzz-safe term
     cjk: re.Pattern[str] | None
     stems: tuple[str, ...] = ()  # 'nackt*' -> 'nackt': matches words starting with it
+    hangul: re.Pattern[str] | None = None  # short Hangul terms, at the start of a word
     seen: dict[str, str | None] = field(default_factory=dict, compare=False)  # token -> term, bounded
 
     @classmethod
@@ -63,6 +68,7 @@ class Lexicon:
         squeezed: dict[str, str] = {}
         fuzzy: dict[str, str] = {}
         cjk: list[str] = []
+        hangul: list[str] = []
         stems: list[str] = []
         for line in terms:
             if line.endswith("*"):
@@ -72,8 +78,9 @@ class Lexicon:
             if term.startswith("/"):
                 commands.append(normalize.base(term))
                 continue
-            if _CJK.search(term):
-                cjk.append(re.escape(normalize.base(term).replace(" ", "")))
+            if CJK.search(term):
+                short = re.fullmatch(f"[\uac00-\ud7af]{{1,{_SHORT_HANGUL}}}", term)
+                (hangul if short else cjk).append(re.escape(normalize.base(term).replace(" ", "")))
                 continue
             folded = fold(term)
             if len(folded) == 1:
@@ -90,7 +97,17 @@ class Lexicon:
                 if len(glued) >= 8:
                     singles.add(glued)
         pattern = re.compile("|".join(sorted(cjk, key=len, reverse=True))) if cjk else None
-        return cls(frozenset(singles), tuple(phrases), tuple(commands), squeezed, fuzzy, pattern, tuple(stems))
+        words = f"(?<![{_HANGUL}])(?:{'|'.join(hangul)})" if hangul else None
+        return cls(
+            frozenset(singles),
+            tuple(phrases),
+            tuple(commands),
+            squeezed,
+            fuzzy,
+            pattern,
+            tuple(stems),
+            re.compile(words) if words else None,
+        )
 
     def find(self, scan: Scan) -> set[str]:
         found: set[str] = set()
@@ -102,6 +119,8 @@ class Lexicon:
             found.update(p for p in self.phrases if f" {p} " in joined)
         if self.cjk is not None:
             found.update(m.group(0) for m in self.cjk.finditer(scan.base.replace(" ", "")))
+        if self.hangul is not None:
+            found.update(m.group(0) for m in self.hangul.finditer(scan.base))
         found.update(c for c in self.commands if re.search(rf"(?<![\w/]){re.escape(c)}\b", scan.base))
         return found
 
@@ -136,6 +155,8 @@ class Lexicon:
         lengths = [len(t) for t in (*self.singles, *self.phrases, *self.commands, *self.stems)]
         if self.cjk is not None:
             lengths.append(max(len(p.replace("\\", "")) for p in self.cjk.pattern.split("|")))
+        if self.hangul is not None:
+            lengths.append(4 * _SHORT_HANGUL)  # two syllables, each up to 3 jamo, and a space
         return max(lengths, default=0)
 
 

@@ -30,7 +30,7 @@ _MIXED = re.compile(r"[a-z][0-9@$!|+€]|[0-9@$!|+€][a-z]")
 _RTL = re.compile("[\u202e\u202b\u2067\u200f\u061c]")
 _RTL_SEGMENT = re.compile("[\u202e\u202b\u2067]([^\u202c\u2069]*)")
 _MARKS = frozenset({"Mn", "Me", "Cf"})
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
 _RUNS = re.compile(r"(\w)\1+")
 _LONG_RUNS = re.compile(r"(\w)\1{2,}")
 # Letters spread out by separators: 'c.h.i.l.d', 'n a k e d'.
@@ -109,7 +109,7 @@ def squeeze(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text)
+    return WORD.findall(text)
 
 
 def spaced_runs(text: str) -> list[str]:

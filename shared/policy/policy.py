@@ -22,8 +22,9 @@ from typing import Any
 from shared.errors import PolicyViolation
 from shared.policy import normalize
 from shared.policy.ages import AgeRules
+from shared.policy.contact import ContactRule
 from shared.policy.judge import ModelJudge
-from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, read_json, read_list
+from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, fold, read_json, read_list
 from shared.policy.reader import Reader
 
 log = logging.getLogger("policy")
@@ -33,6 +34,8 @@ _OBJECT_WORDS = 8  # how far after 'sleep with' its object is read for a stated 
 # 'sleep with my 2 year old' is co-sleeping: only an object that is not the speaker's family counts.
 _FAMILY_OBJECT = frozenset({"my", "our", "your", "his", "her", "their"})
 _SPEAKER = frozenset({"me", "us"})  # 'sleep with me': counts under role-play framing with a minor
+# Two letters spaced or dotted ('c p pics', 'c.p pics') read joined, for csam_terms.txt only.
+_LETTER_PAIR = re.compile(r"(?<![^\W_])([^\W\d_])[\s.*_-]{1,3}([^\W\d_])(?![^\W_])")
 
 
 def _age_patterns(ages: dict[str, Any], adult_age: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
@@ -102,8 +105,10 @@ class ContentPolicy:
         # contact with an age-gap partner ('kissing an older man'); role-play framing.
         self.csam = Lexicon.of(read_list("csam_terms.txt", extra_dir))
         self.beside_minor = Lexicon.of(read_list("sexual_beside_minor.txt", extra_dir))
-        self.contact = Lexicon.of(read_list("contact_verbs.txt", extra_dir))
-        self.partners = Lexicon.of(read_list("age_gap_partners.txt", extra_dir))
+        # A parent's report or a prevention question ('no adult should touch her under her
+        # clothes') voids those two rules unless the text asks for a depiction ('write', 'story').
+        self.safety_cues = Lexicon.of(read_list("safety_cues.txt", extra_dir))
+        self.depiction_cues = Lexicon.of(read_list("depiction_cues.txt", extra_dir))
         self.roleplay = Lexicon.of(read_list("roleplay_cues.txt", extra_dir))
         self.costumes = Lexicon.of(costumes := read_list("costume_exemptions.txt", extra_dir))
         spellings = dict(line.split(None, 1) for line in read_list("spellings.txt", extra_dir) if " " in line)
@@ -113,7 +118,18 @@ class ContentPolicy:
         education = read_list("exemptions.education.txt", extra_dir)
         self.education_cues = Lexicon.of(read_list("education_cues.txt", extra_dir))
         exemptions = read_list("exemptions.txt", extra_dir)
-        self.reader = Reader(exemptions, core, fillers, activity, education, spellings, costumes)
+        staff = read_list("school_staff.txt", extra_dir)
+        roles = [f"{school} {job}" for school in read_list("school_words.txt", extra_dir) for job in staff]
+        self.staff = Lexicon.of(staff)
+        self.reader = Reader(exemptions, core, fillers, activity, education, spellings, costumes, roles)
+        self.contact = ContactRule(
+            Lexicon.of(read_list("contact_verbs.txt", extra_dir)),
+            Lexicon.of(read_list("age_gap_partners.txt", extra_dir)),
+            self.adult_words,
+            self._adult_age_re,
+            frozenset(" ".join(fold(t)) for t in read_list("family_objects.txt", extra_dir)),
+            lambda text: self.ages.minor(text) or bool(self.minor_terms.find(self.reader.scan(text))),
+        )
         refusing = (self.minor_terms, self.sexual_terms, self.protected, self.csam, self.beside_minor)
         longest = max(lex.longest for lex in refusing)
         # Stream hold-back: a refused term spelled out with a separator after every letter
@@ -126,18 +142,30 @@ class ContentPolicy:
     def _read(self, text: str) -> _Findings:
         readings = normalize.readings(text)
         scan = self.reader.scan(text, readings)
-        csam = bool(self.csam.find(scan))
+        safety = bool(self.safety_cues.find(scan)) and not self.depiction_cues.find(scan)
+        # Contact with an age-gap partner carries both signals, read within one clause.
+        csam = self._csam(text, scan) or (not safety and self._contact(scan, readings))
         sexual = csam or bool(self.sexual_terms.find(scan)) or self._intimate_with(readings, False)
-        unexempt = sexual or self._sexual_beside_minor(scan, readings)
+        unexempt = sexual or self._sexual_beside_minor(scan, readings, safety)
         unexempt = unexempt or (scan.exempted and self._sexual_as_written(text, readings, scan))
+        aged = any(self.ages.minor(self.reader.respelled(r)) for r in readings)
         return _Findings(
-            minor=csam or self._minor_terms(text, readings, scan) or any(self.ages.minor(r) for r in readings),
+            minor=csam or self._minor_terms(text, readings, scan) or aged,
             protected=bool(self.protected.find(scan)),
             sexual=sexual,
             sexual_unexempt=unexempt,
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
         )
+
+    def _csam(self, text: str, scan: Scan) -> bool:
+        if self.csam.find(scan):
+            return True
+        joined = _LETTER_PAIR.sub(r"\1\2", scan.base)
+        return joined != scan.base and bool(self.csam.find(self.reader.scan(joined)))
+
+    def _contact(self, scan: Scan, readings: list[str]) -> bool:
+        return bool(self.contact.verbs.find(scan)) and self.contact.found(readings, self.reader.spelled)
 
     def _sexual_as_written(self, text: str, readings: list[str], scan: Scan) -> bool:
         """Sexual once the activity senses are read as written (and sex education too, where
@@ -149,14 +177,19 @@ class ContentPolicy:
         """A listed minor term; a costume ('schoolgirl costume') not, where an adult wears it."""
         if not self.minor_terms.find(scan):
             return False
-        if not self.costumes.find(scan) or not (self._adult_age_re.search(scan.base) or self.adult_words.find(scan)):
+        roles = bool(self.staff.find(scan))  # 'homeroom teacher' is an adult's job
+        costume = bool(self.costumes.find(scan)) and bool(
+            self._adult_age_re.search(scan.base) or self.adult_words.find(scan)
+        )
+        if not (roles or costume):
             return True
-        return bool(self.minor_terms.find(self.reader.scan(text, readings, costume=True)))
+        return bool(self.minor_terms.find(self.reader.scan(text, readings, costume=costume, roles=roles)))
 
-    def _sexual_beside_minor(self, scan: Scan, readings: list[str]) -> bool:
-        """Words that are sexual only where a minor is named: 'get intimate', contact with an
-        age-gap partner ('kissing an older man'), 'sleep with me' under role-play framing."""
-        if self.beside_minor.find(scan) or (self.contact.find(scan) and self.partners.find(scan)):
+    def _sexual_beside_minor(self, scan: Scan, readings: list[str], safety: bool) -> bool:
+        """Words that are sexual only where a minor is named: 'get intimate', 'sleep with me'
+        under role-play framing; not in a prevention question ('no adult should touch her under
+        her clothes')."""
+        if not safety and self.beside_minor.find(scan):
             return True
         return bool(self.roleplay.find(scan)) and self._intimate_with(readings, True)
 

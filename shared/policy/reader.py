@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from shared.policy import normalize
-from shared.policy.lexicon import Scan, fold
+from shared.policy.lexicon import CJK, Scan, fold
 
 _MIN_PIECE = 3  # shorter pieces make too many accidental compounds ('cum|in')
 _MAX_JOIN_PIECE = 4  # split words are short fragments: 'na ked', 'sch ool girl'
@@ -33,6 +33,7 @@ class Reader:
         education: Sequence[str] = (),
         spellings: dict[str, str] | None = None,
         costumes: Sequence[str] = (),
+        roles: Sequence[str] = (),
     ) -> None:
         # Exempt phrases (idioms, non-sexual senses) are cut out of a reading before matching;
         # `activity` senses ('sex ed', 'explicit about') are not cut out where a minor is named.
@@ -42,6 +43,10 @@ class Reader:
         self.firm_exemptions = _phrases(set(exemptions) - set(activity) - set(education))
         # A costume ('schoolgirl costume') is cut out only where the text states an adult wearer.
         self.costumes = _phrases(costumes)
+        # An adult's job named by a school word ('homeroom teacher'): cut where a minor term is found.
+        self.roles = _phrases(roles)
+        # Idioms in scripts matched without word boundaries ('소녀시대', a pop group) are cut from the base.
+        self.cjk_exemptions = tuple(e for e in self.exemptions if CJK.search(e))
         self.spellings = spellings or {}  # text-speak words read as the word meant: 'yung' -> 'young'
         self.core = core  # listed minor/sexual single words
         self.vocab = core | fillers
@@ -56,16 +61,18 @@ class Reader:
         exempt: bool = True,
         education: bool = True,
         costume: bool = False,
+        roles: bool = False,
     ) -> Scan:
         """`exempt=False` keeps the activity senses in: what the text says when a minor is named;
         `education=False` keeps the sex-education senses in too (a cue made them an act);
-        `costume=True` also cuts out costumes (the caller checked that an adult wears them)."""
+        `costume=True` also cuts out costumes (the caller checked that an adult wears them);
+        `roles=True` also cuts out adults' school jobs ('homeroom teacher')."""
         readings = normalize.readings(raw) if readings is None else readings
         lists: list[tuple[str, ...]] = []
         exempted = False
-        cut = self._exemptions(exempt, education) + (self.costumes if costume else ())
+        cut = self._exemptions(exempt, education) + (self.costumes if costume else ()) + (self.roles if roles else ())
         for reading in readings:
-            words = [self._spelled(normalize.singular(w)) for w in normalize.words(reading)]
+            words = [self.spelled(normalize.singular(w)) for w in normalize.words(reading)]
             tokens = self._unexempt(words, cut)
             exempted = exempted or len(tokens) != len(words)
             if tokens not in lists:
@@ -73,10 +80,20 @@ class Reader:
             mended = self._mended(tokens, reading)
             if mended and mended not in lists:
                 lists.append(mended)
-        return Scan(normalize.base(raw), tuple(lists), exempted)
+        base = normalize.base(raw)
+        for idiom in self.cjk_exemptions:
+            base = base.replace(idiom, " ")
+        return Scan(base, tuple(lists), exempted)
 
-    def _spelled(self, word: str) -> str:
+    def spelled(self, word: str) -> str:
+        """A text-speak word as the word meant ('gurl' -> 'girl')."""
         return self.spellings.get(word, word)
+
+    def respelled(self, reading: str) -> str:
+        """A reading with its text-speak words as the words meant: what the age rules read."""
+        if not self.spellings:
+            return reading
+        return normalize.WORD.sub(lambda m: self.spellings.get(m.group(0), m.group(0)), reading)
 
     def _exemptions(self, exempt: bool, education: bool) -> tuple[str, ...]:
         if exempt:
