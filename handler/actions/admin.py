@@ -61,7 +61,32 @@ async def memory_status(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str
 
 
 async def enhancement_info(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"success": True, **(await ctx.enhance.info())}
+    """The seed's field names for the service's EnhanceStatus (golden: tests/unit/test_enhance_info.py)."""
+    status = await ctx.enhance.info()
+    adult = status.adult_enabled
+    return {
+        "success": True,
+        "enhancement_system": "active",
+        "supported_job_types": sorted(j.name for j in status.job_types),
+        "job_types": {
+            j.name: {
+                "family": j.family,
+                "tokenizer": j.tokenizer,
+                "token_limit": j.token_limit,
+                "token_target": list(j.token_target),
+                "style": j.style,
+                "version": j.version,
+            }
+            for j in status.job_types
+        },
+        "cache_size": status.cache_size,
+        "cache_hits": status.cache_hits,
+        "cache_misses": status.cache_misses,
+        "cache_shared": status.cache_shared,
+        "model_status": "loaded" if status.model_loaded else "not_loaded",
+        "nsfw_optimization": "enabled" if adult else "disabled",
+        "policy": {"adult_content_enabled": adult, "minor_safety": "always_on"},
+    }
 
 
 async def cache_clear(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -3,5 +3,15 @@
 from shared.enhance.profiles import Profile, Profiles, load_profiles
 from shared.enhance.result import Enhancement, TokenBudget
 from shared.enhance.service import EnhanceService
+from shared.enhance.status import EnhanceStatus, JobTypeFacts
 
-__all__ = ["EnhanceService", "Enhancement", "Profile", "Profiles", "TokenBudget", "load_profiles"]
+__all__ = [
+    "EnhanceService",
+    "EnhanceStatus",
+    "Enhancement",
+    "JobTypeFacts",
+    "Profile",
+    "Profiles",
+    "TokenBudget",
+    "load_profiles",
+]

@@ -14,13 +14,13 @@ import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from shared.engine import Engine, GenerationParams, Message
 from shared.enhance import compose as c
 from shared.enhance.profiles import Profile, Profiles
 from shared.enhance.result import ENTRY_VERSION, Enhancement, Source, TokenBudget, from_entry, to_entry
 from shared.enhance.score import groups_present, quality_score
+from shared.enhance.status import EnhanceStatus, JobTypeFacts
 from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
 from shared.enhance.tokens import count_for
 from shared.errors import ContextOverflow, EngineError, InvalidInput, check_length
@@ -225,30 +225,24 @@ class EnhanceService:
             warnings=tuple(warnings),
         )
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> EnhanceStatus:
         stats = await self.store.cache_stats()
-        return {
-            "enhancement_system": "active",
-            "supported_job_types": self.profiles.names(),
-            "job_types": {
-                name: {
-                    "family": p.family,
-                    "tokenizer": _TOKENIZER_LABEL[p.tokenizer],
-                    "token_limit": p.token_limit,
-                    "token_target": list(p.token_target),
-                    "style": p.style,
-                    "version": p.version,
-                }
-                for name, p in self.profiles.by_name.items()
-            },
-            "cache_size": stats.size,
-            "cache_hits": stats.hits,
-            "cache_misses": stats.misses,
-            "cache_shared": self.store.health().shared and self.store.health().ok,  # false while degraded
-            "model_status": "loaded" if self.engine.loaded else "not_loaded",
-            "nsfw_optimization": "enabled" if self.policy.adult_enabled else "disabled",
-            "policy": {"adult_content_enabled": self.policy.adult_enabled, "minor_safety": "always_on"},
-        }
+        health = self.store.health()
+        return EnhanceStatus(
+            job_types=tuple(_facts(p) for p in self.profiles.by_name.values()),
+            cache_size=stats.size,
+            cache_hits=stats.hits,
+            cache_misses=stats.misses,
+            cache_shared=health.shared and health.ok,
+            model_loaded=self.engine.loaded,
+            adult_enabled=self.policy.adult_enabled,
+        )
+
+
+def _facts(p: Profile) -> JobTypeFacts:
+    return JobTypeFacts(
+        p.name, p.family, _TOKENIZER_LABEL[p.tokenizer], p.token_limit, p.token_target, p.style, p.version
+    )
 
 
 _TOKENIZER_LABEL = {"clip": "clip-vit-l-14-bpe", "clip-bpe-proxy": "clip-bpe (proxy for umt5)"}

@@ -9,6 +9,7 @@ and the admin envelope) and HTTP mode's GET route.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ import pytest
 
 from handler.app import Worker
 from handler.http.app import build_app
+from shared.enhance import EnhanceStatus, JobTypeFacts
 from shared.store import MemoryStore, StoreHealth
-from tests.conftest import ADMIN, make_settings
+from tests.conftest import ADMIN, make_settings, run
 from tests.unit.test_enhance_wire import TAGS, DegradedSharedStore, make_worker, wire
 
 GOLDEN = Path(__file__).parent.parent / "data" / "enhancement_info_golden.json"
@@ -123,6 +125,28 @@ def test_golden_cases_differ_where_they_should() -> None:
     assert adult["policy"]["adult_content_enabled"] is True and data["fresh"]["model_status"] == "loaded"
     assert data["degraded_shared_store"]["cache_shared"] is False and data["fresh"]["cache_shared"] is False
     assert data["healthy_shared_store"]["cache_shared"] is True
+
+
+def test_service_returns_a_frozen_status(make_worker: Any) -> None:
+    worker = make_worker(adult_content_enabled=True)
+    status = asyncio.run(worker.ctx.enhance.info())
+    assert isinstance(status, EnhanceStatus) and status.adult_enabled and status.model_loaded
+    assert (status.cache_size, status.cache_hits, status.cache_misses, status.cache_shared) == (0, 0, 0, False)
+    fast = next(j for j in status.job_types if j.name == "sdxl_image_fast")
+    assert fast == JobTypeFacts("sdxl_image_fast", "sdxl", "clip-vit-l-14-bpe", 75, (50, 75), "tags", 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.cache_hits = 9  # type: ignore[misc]
+
+
+def test_operator_job_type_keeps_file_order_and_sorted_supported_list(make_worker: Any, tmp_path: Path) -> None:
+    """`job_types` follows the profiles (built-in, then the operator's); `supported_job_types` is sorted."""
+    from shared.enhance.profiles import PROFILES_FILE
+
+    base = json.loads(PROFILES_FILE.read_text())["profiles"]["sdxl_image_fast"]
+    (tmp_path / "p.json").write_text(json.dumps({"profiles": {"sdxl_square": {**base, "token_limit": 40}}}))
+    info = run(make_worker(profiles_file=tmp_path / "p.json"), INFO)
+    assert list(info["job_types"])[-1] == "sdxl_square" and info["job_types"]["sdxl_square"]["token_limit"] == 40
+    assert info["supported_job_types"] == sorted(info["job_types"]) != list(info["job_types"])
 
 
 def write() -> None:
