@@ -97,7 +97,8 @@ async def measure(engine: Engine) -> dict[str, Any]:
             for action in ACTIONS:
                 result = await outcome(worker, case, action)
                 row[f"{action}:{result}"] += 1
-                if (result == "refused") != (case["expect"] == "block"):
+                expect = "block" if action in case.get("refused_in", ()) else case["expect"]
+                if (result == "refused") != (expect == "block"):
                     since = f" (by design since: {case['refused_since']})" if "refused_since" in case else ""
                     known = case.get("known_miss") or case.get("known_false_block")
                     since += f" (known: {known})" if known else ""

@@ -208,3 +208,18 @@ def _cjk_number(text: str) -> int:
         return _CJK_DIGITS.get(text, 0)
     tens, _, ones = text.partition("十")
     return (_CJK_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CJK_DIGITS.get(ones, 0) if ones else 0)
+
+
+def age_patterns(ages: dict[str, Any], adult_age: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """From ages.json and the adult age: any stated age ('12 anos', 'aged', 'born', '14歳'), and
+    an adult age written out ('30 years old', '30-year-old', 'aged 25', '40yo', 'in her thirties')."""
+    units = "|".join(sorted(map(re.escape, ages["units"]), key=len, reverse=True))
+    year = "|".join(sorted(map(re.escape, [*ages["year_units"], "yo", "y/o"]), key=len, reverse=True))
+    adult = "|".join(str(n) for n in range(adult_age, 100))
+    decades = "|".join(ages["adult_decades"])
+    any_age = re.compile(rf"(?<!\d)\d{{1,3}}\s*-?\s*(?:{units}|y/o)(?!\w)|\b(?:aged?|born)\b")
+    adult_age_re = re.compile(
+        rf"\b(?:{adult})\s*-?\s*(?:{year})\b|\b(?:aged?|age:?)\s*(?:{adult})\b"
+        rf"|\b(?:{adult})(?:yo|y)\b|\bin (?:her|his|their) (?:{decades})\b"
+    )
+    return any_age, adult_age_re

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from shared.policy import normalize
 from shared.policy.lexicon import Lexicon, Scan
 
-# A clause ends at punctuation; a period or comma only before a space, and not after a
-# one-letter word ('15 y.o. girl' stays one clause).
-_CLAUSE = re.compile(r"[;:!?()\[\]|\n]|(?<!\b\w)[.,](?=\s|$)")
+# A clause ends at punctuation; a period only before a space, and not after a one-letter
+# word ('15 y.o. girl' stays one clause). Not at a comma: an age in apposition ('a girl, 12,
+# kissing an older man') belongs to the clause; conjunctions bound a side instead (_side).
+_CLAUSE = re.compile(r"[;:!?()\[\]|\n]|(?<!\b\w)\.(?=\s|$)")
 _CONJUNCTIONS = frozenset({"and", "but", "while", "then", "because", "so", "until"})
 _POSSESSIVE = frozenset({"my", "our", "your", "his", "her", "their"})
 _PREPOSITIONS = frozenset({"with", "on", "to", "at", "up"})

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from shared.errors import PolicyViolation
 from shared.policy import normalize
-from shared.policy.ages import AgeRules
+from shared.policy.ages import AgeRules, age_patterns
 from shared.policy.contact import ContactRule
 from shared.policy.judge import ModelJudge
 from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, fold, read_json, read_list
@@ -38,19 +37,8 @@ _SPEAKER = frozenset({"me", "us"})  # 'sleep with me': counts under role-play fr
 _LETTER_PAIR = re.compile(r"(?<![^\W_])([^\W\d_])[\s.*_-]{1,3}([^\W\d_])(?![^\W_])")
 
 
-def _age_patterns(ages: dict[str, Any], adult_age: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """From ages.json and the adult age: any stated age ('12 anos', 'aged', 'born', '14歳'), and
-    an adult age written out ('30 years old', '30-year-old', 'aged 25', '40yo', 'in her thirties')."""
-    units = "|".join(sorted(map(re.escape, ages["units"]), key=len, reverse=True))
-    year = "|".join(sorted(map(re.escape, [*ages["year_units"], "yo", "y/o"]), key=len, reverse=True))
-    adult = "|".join(str(n) for n in range(adult_age, 100))
-    decades = "|".join(ages["adult_decades"])
-    any_age = re.compile(rf"(?<!\d)\d{{1,3}}\s*-?\s*(?:{units}|y/o)(?!\w)|\b(?:aged?|born)\b")
-    adult_age_re = re.compile(
-        rf"\b(?:{adult})\s*-?\s*(?:{year})\b|\b(?:aged?|age:?)\s*(?:{adult})\b"
-        rf"|\b(?:{adult})(?:yo|y)\b|\bin (?:her|his|their) (?:{decades})\b"
-    )
-    return any_age, adult_age_re
+# Actions whose every text becomes an image, a video or a story prompt: never a question.
+DEPICTING_ACTIONS = frozenset({"enhance"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +63,8 @@ class _Findings:
     protected: bool
     sexual: bool
     sexual_unexempt: bool  # sexual once the idioms are read as written: counts where a minor is
+    contact_voided: bool  # contact with an age-gap partner, excused only by safety wording
+    beside_voided: bool  # a beside-a-minor phrase, excused only by safety wording
     triggers: bool
     indicators: frozenset[str]
 
@@ -100,7 +90,7 @@ class ContentPolicy:
         exempt_nouns = Lexicon.of(read_list("age_exempt_nouns.txt", extra_dir)).singles
         ages = read_json("ages.json", extra_dir)
         self.ages = AgeRules.of(ages, self.adult_age, exempt_nouns)
-        self._any_age, self._adult_age_re = _age_patterns(ages, self.adult_age)
+        self._any_age, self._adult_age_re = age_patterns(ages, self.adult_age)
         # Both signals at once ('cp pics'); sexual only where a minor is named ('get intimate');
         # contact with an age-gap partner ('kissing an older man'); role-play framing.
         self.csam = Lexicon.of(read_list("csam_terms.txt", extra_dir))
@@ -144,7 +134,8 @@ class ContentPolicy:
         scan = self.reader.scan(text, readings)
         safety = bool(self.safety_cues.find(scan)) and not self.depiction_cues.find(scan)
         # Contact with an age-gap partner carries both signals, read within one clause.
-        csam = self._csam(text, scan) or (not safety and self._contact(scan, readings))
+        contact = self._contact(scan, readings)
+        csam = self._csam(text, scan) or (not safety and contact)
         sexual = csam or bool(self.sexual_terms.find(scan)) or self._intimate_with(readings, False)
         unexempt = sexual or self._sexual_beside_minor(scan, readings, safety)
         unexempt = unexempt or (scan.exempted and self._sexual_as_written(text, readings, scan))
@@ -154,6 +145,8 @@ class ContentPolicy:
             protected=bool(self.protected.find(scan)),
             sexual=sexual,
             sexual_unexempt=unexempt,
+            contact_voided=safety and contact,
+            beside_voided=safety and bool(self.beside_minor.find(scan)),
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
         )
@@ -209,15 +202,21 @@ class ContentPolicy:
         return False
 
     def assess(
-        self, texts: Sequence[str], trigger_text: str | None = None, indicator_texts: Sequence[str] | None = None
+        self,
+        texts: Sequence[str],
+        trigger_text: str | None = None,
+        indicator_texts: Sequence[str] | None = None,
+        depiction: bool = False,
     ) -> Assessment:
         """Judge the texts together: a minor in one and a sexual term in another still block.
 
         Adult-mode triggers are read only from `trigger_text` (the caller's current message;
         default the first text) and indicators only from `indicator_texts` (default all).
+        `depiction`: the texts become an image or a story whatever their wording (enhance), so
+        safety wording ('what should I do') excuses nothing.
         """
         found = [self._findings(t) for t in texts if t]
-        minor = any(f.minor for f in found)
+        minor = any(f.minor or (depiction and f.contact_voided) for f in found)
         trigger_from = texts[0] if trigger_text is None and texts else trigger_text
         trigger = bool(trigger_from) and self._findings(trigger_from).triggers
         sources = texts if indicator_texts is None else indicator_texts
@@ -226,7 +225,7 @@ class ContentPolicy:
             minor=minor,
             protected=any(f.protected for f in found),
             # Idioms ('naked eye', 'sex ed', 'explicit about') never excuse a text that names a minor.
-            sexual=any(f.sexual or (minor and f.sexual_unexempt) for f in found),
+            sexual=any(f.sexual or (minor and f.sexual_unexempt) or (depiction and _voided(f, minor)) for f in found),
             adult_trigger=trigger,
             adult_indicators=tuple(indicators),
             adult_detected=trigger or len(indicators) >= self.indicator_threshold,
@@ -241,7 +240,7 @@ class ContentPolicy:
         indicator_texts: Sequence[str] | None = None,
     ) -> Assessment:
         """The rule layers: assess and refuse when the line is crossed; logs the event, never the text."""
-        found = self.assess(texts, trigger_text, indicator_texts)
+        found = self.assess(texts, trigger_text, indicator_texts, depiction=action in DEPICTING_ACTIONS)
         if found.blocked:
             self._refuse(action, stage, f"minor={found.minor} protected={found.protected}")
         return found
@@ -283,6 +282,11 @@ class ContentPolicy:
 
     def adult_subjects_in(self, text: str) -> set[str]:
         return self.adult_subjects.find(self._scan(text))
+
+
+def _voided(f: _Findings, minor: bool) -> bool:
+    """What only safety wording excused: contact (a minor included), a beside-a-minor phrase."""
+    return f.contact_voided or (minor and f.beside_voided)
 
 
 def _lists_digest(extra_dir: Path | None) -> str:
