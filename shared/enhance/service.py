@@ -66,8 +66,9 @@ class EnhanceService:
         await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
         key = self.cache_key(req, profile, adult_mode)
         if self.settings.enhance_cache_size > 0:
-            # An entry this version cannot read back (damaged, another format) is a miss; the put below replaces it.
-            hit = from_entry(await self.store.cache_get(key))
+            # An entry this version cannot read back (damaged, another format) is a miss, in the store's
+            # stats too; the put below replaces it.
+            hit = await self.store.cache_get(key, from_entry)
             if hit is not None:  # cache hits never touch the engine, but are judged again like new output
                 self.policy.enforce([*policy_texts, hit.enhanced_prompt], "enhance", "output")
                 return hit

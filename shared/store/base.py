@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import abc
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 DEFAULT_NAMESPACE = "default"
+T = TypeVar("T")
 
 
 def conversation_namespace(user_id: str | None, project_id: str | None) -> str:
@@ -99,8 +101,9 @@ class Store(abc.ABC):
 
     # ---- enhancement cache ---------------------------------------------------
     @abc.abstractmethod
-    async def cache_get(self, key: str) -> dict[str, Any] | None:
-        """A cached body or None; counts a hit or a miss."""
+    async def cache_get(self, key: str, read: Callable[[dict[str, Any]], T | None]) -> T | None:
+        """`read` of the cached body, or None; counts a hit or a miss. A body that `read` cannot
+        use (another format, damaged: it answers None) is a miss in the stats, like an absent one."""
 
     @abc.abstractmethod
     async def cache_put(self, key: str, value: dict[str, Any]) -> None: ...

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shared.store.base import CacheStats, Store, StoredHistory, StoreHealth, Turn, whole_exchanges
 
 ConversationKey = tuple[str, str]  # (namespace, conversation id)
+T = TypeVar("T")
 
 
 class MemoryStore(Store):
@@ -68,16 +70,18 @@ class MemoryStore(Store):
         return entry
 
     # ---- enhancement cache ---------------------------------------------------
-    async def cache_get(self, key: str) -> dict[str, Any] | None:
+    async def cache_get(self, key: str, read: Callable[[dict[str, Any]], T | None]) -> T | None:
         entry = self._cache.get(key)
-        if entry is None or time.time() - entry[1] > self.cache_ttl_s:
-            if entry is not None:
-                del self._cache[key]
+        if entry is not None and time.time() - entry[1] > self.cache_ttl_s:
+            del self._cache[key]
+            entry = None
+        value = None if entry is None else read(entry[0])
+        if value is None:  # absent, expired or unreadable; an unreadable entry stays for the put to replace
             self._misses += 1
             return None
         self._cache.move_to_end(key)  # LRU: a hit keeps the entry young
         self._hits += 1
-        return entry[0]
+        return value
 
     async def cache_put(self, key: str, value: dict[str, Any]) -> None:
         if self.cache_size <= 0:

@@ -64,6 +64,12 @@ end
 return v
 """
 
+# A hit CACHE_GET counted whose body the reader could not use (another format, damaged): a miss.
+CACHE_UNREADABLE = """
+redis.call('DECR', KEYS[1]); redis.call('INCR', KEYS[2])
+return 1
+"""
+
 # SET with TTL, index it, drop index entries idle past the TTL, evict least recently used beyond the bound.
 CACHE_PUT = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])

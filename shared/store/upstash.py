@@ -174,14 +174,18 @@ class UpstashStore(Store):
             return local
 
     # ---- enhancement cache ---------------------------------------------------------
-    async def cache_get(self, key: str) -> dict[str, Any] | None:
+    async def cache_get(self, key: str, read: Callable[[dict[str, Any]], T | None]) -> T | None:
         keys = [self.k_cache + key, self.k_index, self.k_hits, self.k_misses]
         try:
             raw = await self._call(self.client.eval, scripts.CACHE_GET, keys, [str(time.time())])
             value = json.loads(raw) if raw is not None else None
-            return value if isinstance(value, dict) else None
         except (RedisUnavailable, *_BAD_ANSWER):
-            return await self.local.cache_get(key)
+            return await self.local.cache_get(key, read)
+        found = read(value) if isinstance(value, dict) else None
+        if found is None and raw is not None:  # the script counted a hit for a body nobody can use
+            with contextlib.suppress(RedisUnavailable, *_BAD_ANSWER):  # down now: off by one until it is back
+                await self._call(self.client.eval, scripts.CACHE_UNREADABLE, [self.k_hits, self.k_misses], [])
+        return found
 
     async def cache_put(self, key: str, value: dict[str, Any]) -> None:
         if self.cache_size <= 0:

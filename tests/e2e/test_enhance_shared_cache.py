@@ -60,14 +60,19 @@ def test_old_wire_body_in_redis_is_a_miss_then_shared_as_v3(bridge: Bridge) -> N
     del old_body["cache_hit"]  # exactly what the worker before v3 stored: its wire body
     store, key = cache_key(a)
 
-    async def scenario() -> tuple[dict[str, Any], Any, dict[str, Any]]:  # one loop: the SDK client lives in it
+    # one loop: the SDK client lives in it
+    async def scenario() -> tuple[dict[str, Any], Any, dict[str, Any], list[tuple[int, int]]]:
         await store.cache_put(key, old_body)
         assert json.loads(bridge.command("GET", store.k_cache + key)) == old_body
         first = await a.handle({"input": PAYLOAD})
+        missed = await store.cache_stats()  # the old body was a miss in the shared counters too
         entry = json.loads(bridge.command("GET", store.k_cache + key))
-        return first, entry, await b.handle({"input": PAYLOAD})
+        second = await b.handle({"input": PAYLOAD})
+        hit = await store.cache_stats()
+        return first, entry, second, [(missed.hits, missed.misses), (hit.hits, hit.misses)]
 
-    first, entry, second = asyncio.run(scenario())
+    first, entry, second, counts = asyncio.run(scenario())
+    assert counts == [(0, 1), (1, 1)]
     assert first["success"] is True and first["cache_hit"] is False and len(engine_a.history) == 1
     assert entry["v"] == 3 and entry["enhancement"]["enhanced_prompt"] == first["enhanced_prompt"]
     assert second == {**first, "cache_hit": True} and engine_b.history == []

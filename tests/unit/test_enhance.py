@@ -267,7 +267,7 @@ def test_cache_hit_is_checked_again(worker: Worker, fake: FakeEngine) -> None:
     assert len(keys) == 1
 
     async def poison() -> None:
-        entry = dict(await store.cache_get(keys[0]) or {})
+        entry = dict(await store.cache_get(keys[0], dict) or {})
         entry["enhancement"] = {**entry["enhancement"], "enhanced_prompt": "naked child, a red apple"}
         await store.cache_put(keys[0], entry)
 

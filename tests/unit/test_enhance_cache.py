@@ -87,6 +87,20 @@ def test_old_format_wire_body_is_a_miss_and_is_replaced(worker: Worker, fake: Fa
     assert run(worker, PAYLOAD)["cache_hit"] is True
 
 
+def test_unreadable_entry_counts_as_a_miss_not_a_hit(worker: Worker, fake: FakeEngine) -> None:
+    fake.default = GOOD_TAGS
+    run(worker, PAYLOAD)
+    key = only_key(worker)
+    old_body = dict(json.loads(GOLDEN.read_text())["sdxl_fast_model_then_hit"][0]["output"])
+    put(worker, key, old_body)
+    before = run(worker, {"action": "enhancement_info"})
+    assert run(worker, PAYLOAD)["cache_hit"] is False
+    after = run(worker, {"action": "enhancement_info"})
+    assert (after["cache_hits"], after["cache_misses"]) == (before["cache_hits"], before["cache_misses"] + 1)
+    assert run(worker, PAYLOAD)["cache_hit"] is True  # the miss's put replaced it: a real hit counts
+    assert run(worker, {"action": "enhancement_info"})["cache_hits"] == before["cache_hits"] + 1
+
+
 @pytest.mark.parametrize(
     "damage",
     [

@@ -54,6 +54,22 @@ def test_an_odd_bound_keeps_whole_exchanges() -> None:
     assert _contents(three) == ["q3", "a3"]
 
 
+def test_cache_get_counts_what_the_reader_cannot_use_as_a_miss() -> None:
+    store = MemoryStore()
+
+    async def reads() -> list[Any]:
+        await store.cache_put("k", {"v": 2})
+        return [
+            await store.cache_get("k", lambda e: e if e.get("v") == 3 else None),  # unreadable: a miss
+            await store.cache_get("absent", dict),  # absent: a miss
+            await store.cache_get("k", lambda e: e["v"]),  # readable: a hit, the reader's value
+        ]
+
+    assert asyncio.run(reads()) == [None, None, 2]
+    stats = asyncio.run(store.cache_stats())
+    assert (stats.size, stats.hits, stats.misses) == (1, 1, 2)  # the unreadable entry stays for a put to replace
+
+
 def test_max_history_turns_zero_keeps_no_history(make_worker: Any) -> None:
     worker = make_worker(max_history_turns=0)
     chat = {"action": "chat", "conversation_id": "none"}
