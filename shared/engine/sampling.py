@@ -116,9 +116,10 @@ class RowSampler(LogitsProcessor):
         if live:
             if self._table is None:
                 self._table = RowTable.of([r.params for r in self.rows], scores.shape[1], scores.device)
+            history = _rows_of(self._history(input_ids), index) if self._table.penalised else None
             picked, ids = pick_tokens(
                 _rows_of(scores, index),
-                _rows_of(self._history(input_ids), index),
+                history,
                 self._table.rows(index),
                 [self._generator(i, scores.device) for i in live],
             )
@@ -169,7 +170,10 @@ def _rows_of(t: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
 
 
 def pick_tokens(
-    scores: torch.Tensor, history: torch.Tensor, table: RowTable, gens: Sequence[torch.Generator | None]
+    scores: torch.Tensor,
+    history: torch.Tensor | None,  # the ids each row has seen; needed only where a row is penalised
+    table: RowTable,
+    gens: Sequence[torch.Generator | None],
 ) -> tuple[list[int], torch.Tensor]:
     """One token per row, every row with its own parameters, in a few batched operations.
 
@@ -182,6 +186,8 @@ def pick_tokens(
     device = scores.device
     logits = scores.float()
     if table.penalised:
+        if history is None:
+            raise ValueError("rows with a repetition penalty need the ids they have seen")
         seen = logits.gather(1, history)
         penalised = torch.where(seen > 0, seen / table.penalty, seen * table.penalty)
         logits = logits.scatter(1, history, penalised)  # repeated ids write the same value
