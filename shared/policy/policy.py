@@ -137,7 +137,8 @@ class ContentPolicy:
         contact = self._contact(scan, readings)
         csam = self._csam(text, scan) or (not safety and contact)
         sexual = csam or bool(self.sexual_terms.find(scan)) or self._intimate_with(readings, False)
-        unexempt = sexual or self._sexual_beside_minor(scan, readings, safety)
+        beside = bool(self.beside_minor.find(scan))
+        unexempt = sexual or (beside and not safety) or self._roleplay_intimate(scan, readings)
         unexempt = unexempt or (scan.exempted and self._sexual_as_written(text, readings, scan))
         aged = any(self.ages.minor(self.reader.respelled(r)) for r in readings)
         return _Findings(
@@ -146,7 +147,7 @@ class ContentPolicy:
             sexual=sexual,
             sexual_unexempt=unexempt,
             contact_voided=safety and contact,
-            beside_voided=safety and bool(self.beside_minor.find(scan)),
+            beside_voided=safety and beside,
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
         )
@@ -178,12 +179,10 @@ class ContentPolicy:
             return True
         return bool(self.minor_terms.find(self.reader.scan(text, readings, costume=costume, roles=roles)))
 
-    def _sexual_beside_minor(self, scan: Scan, readings: list[str], safety: bool) -> bool:
-        """Words that are sexual only where a minor is named: 'get intimate', 'sleep with me'
-        under role-play framing; not in a prevention question ('no adult should touch her under
-        her clothes')."""
-        if not safety and self.beside_minor.find(scan):
-            return True
+    def _roleplay_intimate(self, scan: Scan, readings: list[str]) -> bool:
+        """'sleep with me' under role-play framing: sexual where a minor is named. (Phrases that
+        are sexual only beside a minor, `beside_minor`, count unless safety wording voids them:
+        'no adult should touch her under her clothes'.)"""
         return bool(self.roleplay.find(scan)) and self._intimate_with(readings, True)
 
     def _intimate_with(self, readings: list[str], speaker: bool) -> bool:

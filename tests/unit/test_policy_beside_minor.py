@@ -59,16 +59,6 @@ SERVED = [
 ]
 
 
-@pytest.mark.parametrize("text", REFUSED)
-def test_refused(text: str) -> None:
-    assert POLICY.assess([text]).blocked
-
-
-@pytest.mark.parametrize("text", SERVED)
-def test_served(text: str) -> None:
-    assert not POLICY.assess([text]).blocked
-
-
 def test_beside_minor_counts_across_turns() -> None:
     """A minor named in one turn makes 'get intimate' in a later one sexual; alone it is not."""
     assert POLICY.assess(["now they get intimate", "Lily is 12"]).blocked
@@ -95,16 +85,6 @@ REVIEW2_SERVED = [
 ]
 
 
-@pytest.mark.parametrize("text", REVIEW2_REFUSED)
-def test_review2_refused(text: str) -> None:
-    assert POLICY.assess([text]).blocked
-
-
-@pytest.mark.parametrize("text", REVIEW2_SERVED)
-def test_review2_served(text: str) -> None:
-    assert not POLICY.assess([text]).blocked
-
-
 def test_contact_needs_the_minor_in_the_same_turn() -> None:
     """'he turned 7' in one turn, 'she kisses an older man' in the next: not contact with a minor."""
     assert not POLICY.assess(["she ends up kissing an older man", "my son turned 7"]).blocked
@@ -119,9 +99,14 @@ APPOSITION_REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("text", APPOSITION_REFUSED)
-def test_an_age_in_apposition_reaches_the_contact_rule(text: str) -> None:
+@pytest.mark.parametrize("text", REFUSED + REVIEW2_REFUSED + APPOSITION_REFUSED)
+def test_refused(text: str) -> None:
     assert POLICY.assess([text]).blocked
+
+
+@pytest.mark.parametrize("text", SERVED + REVIEW2_SERVED)
+def test_served(text: str) -> None:
+    assert not POLICY.assess([text]).blocked
 
 
 def test_safety_wording_excuses_a_question_in_chat_never_an_image_prompt() -> None:

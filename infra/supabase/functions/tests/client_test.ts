@@ -59,6 +59,16 @@ Deno.test("a worker that never answers: 504 within the wall-clock budget, submit
   }
 });
 
+/** A one-second wall clock, polled every 100 ms: a cold start outlives it. */
+function shortBudget(url: string) {
+  return makeEnv({
+    RUNPOD_ENDPOINT_URL: url,
+    EDGE_WALL_CLOCK_S: "1",
+    EDGE_MARGIN_S: "0",
+    RUNPOD_POLL_INTERVAL_MS: "100",
+  });
+}
+
 Deno.test("a cold start outliving the budget: 202 with the job id, then the status route answers", async () => {
   let finished = false;
   const rp = fakeRunPod((req) => {
@@ -68,12 +78,7 @@ Deno.test("a cold start outliving the budget: 202 with the job id, then the stat
       : answer({ id: "job-7", status: "IN_PROGRESS" });
   });
   try {
-    const env = makeEnv({
-      RUNPOD_ENDPOINT_URL: rp.url,
-      EDGE_WALL_CLOCK_S: "1",
-      EDGE_MARGIN_S: "0",
-      RUNPOD_POLL_INTERVAL_MS: "100",
-    });
+    const env = shortBudget(rp.url);
     const token = await userToken("user-a");
     const res = await call(chatHandler(env), { message: "hello" }, token);
     assert.equal(res.status, 202);
@@ -100,12 +105,7 @@ Deno.test("a status link reads only its own user's job: anyone else, or no link,
       : answer({ id: "job-8", status: "IN_QUEUE" })
   );
   try {
-    const env = makeEnv({
-      RUNPOD_ENDPOINT_URL: rp.url,
-      EDGE_WALL_CLOCK_S: "1",
-      EDGE_MARGIN_S: "0",
-      RUNPOD_POLL_INTERVAL_MS: "100",
-    });
+    const env = shortBudget(rp.url);
     const owner = await userToken("user-a");
     const other = await userToken("user-b");
     const started = await call(chatHandler(env), { message: "hello" }, owner);
