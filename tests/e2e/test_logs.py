@@ -3,6 +3,7 @@ holds job ids, codes, timings and sizes, and never a conversation's text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def default_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     api.stop()
 
 
+def logged(text: str, log: str) -> bool:
+    """The text in the log as written, or escaped as a repr or JSON string would hold it (the
+    SDK logs outputs as dict reprs: a reply with both quote kinds shows as 'Maverick\\'s')."""
+    return any(form in log for form in (text, repr(text)[1:-1], json.dumps(text)[1:-1]))
+
+
 def converse(api: LocalApi, cid: str) -> tuple[str, list[dict[str, str]]]:
     """A chat whose message holds the secret, then the conversation's transcript."""
     message = f"My locker code is {SECRET}. Tell me a short story about a lighthouse keeper."
@@ -46,8 +53,8 @@ def test_no_conversation_text_in_the_log_at_the_default_settings(default_api: Lo
     unknown = default_api.runsync({"action": SECRET})
     assert unknown["status"] == "FAILED"
     log = Path(default_api.log.name).read_text()
-    assert SECRET not in log
-    assert reply not in log
+    assert not logged(SECRET, log)
+    assert not logged(reply, log)
     assert "action=chat outcome=ok" in log and "action=chat outcome=invalid_input" in log  # ids, codes, sizes
     assert "action=- outcome=unknown_action" in log
 
@@ -60,6 +67,6 @@ def test_debug_log_content_is_the_one_switch_that_lets_text_in(tmp_path_factory:
     try:
         reply, _ = converse(debug, "logs-debug")
         log = Path(debug.log.name).read_text()
-        assert SECRET in log and reply in log
+        assert logged(SECRET, log) and logged(reply, log)
     finally:
         debug.stop()
