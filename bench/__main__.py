@@ -19,7 +19,7 @@ from bench.baseline import SequentialEngine
 from bench.load import ACTIONS, sweep
 from bench.mixed_prefix import mixed_prefixes
 from handler.app import Worker
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 RESULTS = Path(__file__).parent / "results"

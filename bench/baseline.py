@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from shared.engine import Engine, EngineInfo, Generation, GenerationParams, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 
 
 class SequentialEngine(Engine):

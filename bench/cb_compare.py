@@ -17,7 +17,7 @@ from transformers import GenerationConfig
 from bench.load import ENHANCE_PROMPTS
 from bench.micro import profile_messages
 from shared.engine import GenerationParams
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 NEW_TOKENS = 48

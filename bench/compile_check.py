@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from shared.engine import GenerationParams, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 RESULTS = Path(__file__).parent / "results"

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.chat.history import fit_history
 from shared.engine import Engine, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 RESULTS = Path(__file__).parent / "results"

@@ -20,7 +20,7 @@ import torch
 from bench.load import ENHANCE_PROMPTS, pct
 from handler.app import Worker
 from shared.engine import Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.enhance import load_profiles
 
 ROOT = Path(__file__).parents[1]

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.load import ENHANCE_PROMPTS, STATEFUL_TURNS
 from shared.engine import GenerationParams, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 PARAMS = GenerationParams(max_tokens=32, temperature=0.7, seed=1)

@@ -75,7 +75,7 @@ def rules(policy: ContentPolicy) -> dict[str, dict[str, float]]:
 
 def judge_cost() -> dict[str, float]:
     from handler.app import build_judge
-    from shared.engine.transformers_engine import TransformersEngine
+    from shared.engine.hf_engine import TransformersEngine
     from shared.settings import load_settings
 
     settings = load_settings(policy_judge="on")

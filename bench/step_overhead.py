@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.engine import GenerationParams, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 STEPS = 48

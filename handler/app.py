@@ -52,9 +52,9 @@ def build_judge(settings: Settings, engine: Engine) -> ModelJudge | None:
 
 
 def build_engine(settings: Settings) -> Engine:
-    from shared.engine.transformers_engine import TransformersEngine
+    from shared.engine.factory import build_engine as build
 
-    return TransformersEngine(settings)
+    return build(settings)
 
 
 class Worker:

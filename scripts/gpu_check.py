@@ -195,7 +195,7 @@ def main() -> int:
         print("gpu-check: no CUDA device on this machine; nothing was run.")
         return 0
     from handler.app import Worker
-    from shared.engine.transformers_engine import TransformersEngine
+    from shared.engine.hf_engine import TransformersEngine
     from shared.settings import load_settings
 
     device, dtype = ("cpu", "float32") if dry_run else ("cuda", "bfloat16")

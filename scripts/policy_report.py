@@ -73,7 +73,7 @@ async def outcome(worker: Worker, case: dict[str, Any], action: str) -> str:
 
 def build_engine(kind: str) -> Engine:
     if kind == "embedded":
-        from shared.engine.transformers_engine import TransformersEngine
+        from shared.engine.hf_engine import TransformersEngine
 
         engine: Engine = TransformersEngine(load_settings())
         engine.load()

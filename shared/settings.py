@@ -46,6 +46,30 @@ class Settings(BaseSettings):
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel passed to transformers."
     )
+    engine: Literal["auto", "vllm", "transformers"] = Field(
+        "auto",
+        description="Serving engine. vllm: vLLM's AsyncLLM (paged KV, continuous batching, prefix caching); "
+        "transformers: our scheduler over transformers' generate (the embedded default's quick start). "
+        "auto: vllm where CUDA and vLLM are both present, else transformers.",
+    )
+    gpu_memory_utilization: float = Field(
+        0.90,
+        gt=0.0,
+        le=0.99,
+        description="vLLM: share of the card's memory for weights + KV pool (on its CPU build the KV space is "
+        "VLLM_CPU_KVCACHE_SPACE GiB instead).",
+    )
+    enforce_eager: bool = Field(
+        False,
+        description="vLLM: skip torch.compile and CUDA graphs. Faster cold start (no compile), slower decoding; "
+        "the compile cache on the network volume (VLLM_CACHE_ROOT) makes later cold starts cheap.",
+    )
+    vllm_max_num_seqs: int = Field(
+        0, ge=0, le=1024, description="vLLM: most requests decoded together (0 = MAX_BATCH_SIZE x 4, at least 32)."
+    )
+    vllm_kv_cache_gib: float = Field(
+        1.0, gt=0, le=512, description="vLLM on CPU only: KV cache space in GiB (VLLM_CPU_KVCACHE_SPACE when unset)."
+    )
     torch_compile: bool = Field(
         False,
         description="Compile the model's forward with torch.compile (dynamic shapes); start-up then runs one "

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from handler.app import Worker
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 MESSAGES = [

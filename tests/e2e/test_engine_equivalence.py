@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.engine import Generation, GenerationParams, Message
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.settings import load_settings
 
 pytestmark = pytest.mark.model

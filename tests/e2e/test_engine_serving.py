@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from shared.engine import Generation, GenerationParams, Message
-from shared.engine.scheduler import Job
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
+from shared.engine.hf_engine.scheduler import Job
 from shared.errors import EngineNotLoaded
 from shared.settings import load_settings
 

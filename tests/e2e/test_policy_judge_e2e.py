@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from handler.app import Worker
-from shared.engine.transformers_engine import TransformersEngine
+from shared.engine.hf_engine import TransformersEngine
 from shared.store import MemoryStore
 from tests.conftest import make_settings
 

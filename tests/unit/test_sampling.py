@@ -8,7 +8,7 @@ from typing import cast
 import torch
 
 from shared.engine import GenerationParams
-from shared.engine.sampling import Row, RowSampler, RowTable, WorkerRng, pick_tokens
+from shared.engine.hf_engine.sampling import Row, RowSampler, RowTable, WorkerRng, pick_tokens
 
 VOCAB = 64
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from shared.engine.base import Generation, GenerationParams
-from shared.engine.scheduler import BatchScheduler, Job, OutOfMemory
+from shared.engine.hf_engine.scheduler import BatchScheduler, Job, OutOfMemory
 from shared.errors import EngineError, EngineOutOfMemory, Overloaded
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from shared.engine import memory as memory_figures
 from shared.engine.base import Generation
-from shared.engine.loading import LoadedModel
-from shared.engine.prefix_cache import PrefixCache
-from shared.engine.sampling import Row, RowSampler, WorkerRng
-from shared.engine.scheduler import Job, OutOfMemory
+from shared.engine.hf_engine.loading import LoadedModel
+from shared.engine.hf_engine.prefix_cache import PrefixCache
+from shared.engine.hf_engine.sampling import Row, RowSampler, WorkerRng
+from shared.engine.hf_engine.scheduler import Job, OutOfMemory
 from shared.engine.streaming import ReplyText
 
 

@@ -17,11 +17,11 @@ from typing import Any
 from shared.engine import memory as memory_figures
 from shared.engine import streaming
 from shared.engine.base import Engine, EngineInfo, Generation, GenerationParams, Message
-from shared.engine.batching import BatchRunner
-from shared.engine.loading import LoadedModel, load_model
+from shared.engine.hf_engine.batching import BatchRunner
+from shared.engine.hf_engine.loading import LoadedModel, load_model
+from shared.engine.hf_engine.prefix_cache import PrefixCache
+from shared.engine.hf_engine.scheduler import BatchScheduler, Job
 from shared.engine.model_source import ModelSource, resolve
-from shared.engine.prefix_cache import PrefixCache
-from shared.engine.scheduler import BatchScheduler, Job
 from shared.engine.tokenize import PromptTokenizer
 from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
