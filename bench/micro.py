@@ -38,7 +38,7 @@ def prefill(engine: TransformersEngine) -> dict[str, Any]:
     tokens, model = engine._require_tokens(), engine._model
     prefix_ids = tokens.head_ids(profile_messages("x"))
     with torch.inference_mode():
-        cached = model(input_ids=torch.tensor([prefix_ids]), use_cache=True).cache
+        cached = model(input_ids=torch.tensor([prefix_ids]), use_cache=True).past_key_values
     full, reuse = [], []
     for prompt in ENHANCE_PROMPTS[:8]:
         ids = tokens.prompt_ids(profile_messages(prompt))

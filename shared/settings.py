@@ -161,6 +161,9 @@ class Settings(BaseSettings):
         16, ge=0, le=1024, description="Prompt prefixes whose KV cache is kept for reuse (0 disables prefix reuse)."
     )
     prefix_min_tokens: int = Field(16, ge=1, description="Shortest prefix worth caching.")
+    prefix_cache_mb: float = Field(
+        1024.0, ge=0, description="transformers engine: most MiB of prefix keys/values kept (LRU beyond it)."
+    )
     stream_enabled: bool = Field(False, description="Start the generator handler so chat can stream deltas.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Worker log level.")
     runpod_log_level: Literal["NOTSET", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"] = Field(

@@ -52,6 +52,7 @@ class BatchRunner:
                 finally:
                     self.tokens_generated += sum(len(j.progress.ids) for j in replies) - before
         except torch.cuda.OutOfMemoryError:
+            self.prefixes.clear()  # cached prefixes are the memory a retry can get back
             memory_figures.free_cuda_cache()
             raise OutOfMemory from None
         return [odds[id(j)] if j.judge_ids is not None else j.progress.result(len(j.prompt_ids)) for j in jobs]
@@ -78,7 +79,7 @@ class BatchRunner:
             self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
-                cache=cache,
+                past_key_values=cache,
                 max_new_tokens=max(j.params.max_tokens - len(j.progress.ids) for j in jobs),
                 do_sample=False,  # RowSampler picks every token; generate's greedy step only follows it
                 logits_processor=LogitsProcessorList([sampler]),

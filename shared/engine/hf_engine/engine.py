@@ -38,7 +38,9 @@ class TransformersEngine(Engine):
         self._runner: BatchRunner | None = None
         self._device = "cpu"  # the device of the latest load
         self._lock = threading.Lock()
-        self._prefixes = PrefixCache(settings.prefix_cache_entries, settings.prefix_min_tokens)
+        self._prefixes = PrefixCache(
+            settings.prefix_cache_entries, settings.prefix_min_tokens, int(settings.prefix_cache_mb * 2**20)
+        )
         self._scheduler = BatchScheduler(
             self._run_batch, settings.max_batch_size, settings.max_queue, settings.batch_window_ms / 1000
         )
@@ -57,10 +59,13 @@ class TransformersEngine(Engine):
             if self._loaded is not None:
                 return 0.0
             loaded = load_model(self._settings, self._source)
-            self._tokens = PromptTokenizer(loaded.tokenizer)
-            self._runner = BatchRunner(loaded, self._prefixes, self._settings.generation_timeout_s)
+            tokens = PromptTokenizer(loaded.tokenizer)
+            runner = BatchRunner(loaded, self._prefixes, self._settings.generation_timeout_s)
             if self._settings.torch_compile:
-                self._warm_up(self._runner, self._tokens, loaded)
+                # On local names: no job can reach the runner (jobs need self._tokens, the model
+                # thread needs self._runner) until the warm-up has finished driving the model.
+                self._warm_up(runner, tokens, loaded)
+            self._tokens, self._runner = tokens, runner
             self._loaded, self._device = loaded, loaded.device
             return float(loaded.facts["ready_s"])
 
@@ -223,7 +228,11 @@ class TransformersEngine(Engine):
                     "tokens_generated": runner.tokens_generated if runner else 0,
                     "fault": self._scheduler.fault,
                 },
-                prefix_cache={"hits": self._prefixes.hits, "misses": self._prefixes.misses},
+                prefix_cache={
+                    "hits": self._prefixes.hits,
+                    "misses": self._prefixes.misses,
+                    "held_mb": round(self._prefixes.held_bytes / 2**20, 1),
+                },
             ),
         )
 

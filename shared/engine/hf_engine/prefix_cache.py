@@ -9,11 +9,24 @@ from collections import OrderedDict
 from typing import Any
 
 
+def cache_bytes(cache: Any) -> int:
+    """Bytes held by a DynamicCache's keys and values."""
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+
 class PrefixCache:
-    def __init__(self, entries: int, min_tokens: int) -> None:
+    """Cached prefixes, least recently used dropped first once more than `entries` are held or
+    their keys and values hold more than `max_bytes` (a Qwen-7B prefix of 8,192 tokens is ~470 MB:
+    an entry count alone does not bound memory). A prefix bigger than the whole budget is used
+    for its batch and not kept."""
+
+    def __init__(self, entries: int, min_tokens: int, max_bytes: int = 1 << 30) -> None:
         self.entries = entries
         self.min_tokens = min_tokens
+        self.max_bytes = max_bytes
         self._store: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._sizes: dict[tuple[int, ...], int] = {}
+        self.held_bytes = 0
         self.hits = 0
         self.misses = 0
         self.last_built = (0, 0)  # (tokens computed, prefix length) of the latest miss
@@ -38,11 +51,15 @@ class PrefixCache:
             cache = copy.deepcopy(self._store[base]) if base else None
             with torch.inference_mode():
                 ids = torch.tensor([prefix_ids[len(base) :]], device=device)
-                cache = model(input_ids=ids, cache=cache, use_cache=True).cache
-            self._store[key] = cache
+                cache = model(input_ids=ids, past_key_values=cache, use_cache=True).past_key_values
             self.last_built = (len(key) - len(base), len(key))
-            while len(self._store) > self.entries:
-                self._store.popitem(last=False)
+            size = cache_bytes(cache)
+            if size <= self.max_bytes:
+                self._store[key], self._sizes[key] = cache, size
+                self.held_bytes += size
+                while len(self._store) > self.entries or self.held_bytes > self.max_bytes:
+                    old, _ = self._store.popitem(last=False)
+                    self.held_bytes -= self._sizes.pop(old)
         else:
             self.hits += 1
             self._store.move_to_end(key)
@@ -50,3 +67,5 @@ class PrefixCache:
 
     def clear(self) -> None:
         self._store.clear()
+        self._sizes.clear()
+        self.held_bytes = 0
