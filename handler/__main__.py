@@ -62,15 +62,10 @@ def main() -> int:
         settings.stream_enabled,
     )
 
-    import runpod
+    from handler import serverless
 
-    runpod.serverless.start(
-        {
-            "handler": worker.handle_stream if settings.stream_enabled else worker.handle,
-            "concurrency_modifier": lambda _current: concurrency,
-            "return_aggregate_stream": True,
-        }
-    )
+    # Streaming on (STREAM_ENABLED, default): jobs that ask to stream get the generator handler, the rest the plain one.
+    serverless.start(worker.handle, worker.handle_stream, concurrency, settings.stream_enabled)
     return 0
 
 

@@ -42,7 +42,7 @@ def build_store(settings: Settings) -> Store:
 
 def build_judge(settings: Settings, engine: Engine) -> ModelJudge | None:
     """The policy's model judge (POLICY_JUDGE); the policy gets a callable, never the engine."""
-    if settings.policy_judge == "off" or (settings.policy_judge == "auto" and settings.model_path is None):
+    if settings.policy_judge == "off" or (settings.policy_judge == "auto" and settings.embedded_model):
         return None
 
     async def ask(messages: list[tuple[str, str]]) -> float:
@@ -83,12 +83,9 @@ class Worker:
         return output
 
     async def _handle(self, job: dict[str, Any]) -> dict[str, Any]:
-        try:
-            openai = table.openai_request(job)
-            if openai is not None:  # RunPod's OpenAI passthrough; the serving class counts its own jobs
-                return await openai_jobs.run(self.openai, *openai)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean output
-            return error_output(exc)
+        payload = job.get("input") if isinstance(job, dict) else None
+        if isinstance(payload, dict) and "openai_route" in payload:  # RunPod's OpenAI passthrough: OpenAI objects
+            return await openai_jobs.run(self.openai, payload)  # the serving class counts its own jobs
         try:
             output = await table.dispatch(self.ctx, job)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean output; the worker keeps serving
@@ -103,7 +100,7 @@ class Worker:
         payload = job.get("input") if isinstance(job, dict) else None
         force_adult = table.STREAMING_ACTIONS.get(str(payload.get("action"))) if isinstance(payload, dict) else None
         if isinstance(payload, dict) and "openai_route" in payload:
-            items = self._openai_stream(job)
+            items = openai_jobs.stream(self.openai, payload)
         elif isinstance(payload, dict) and payload.get("stream") is True and force_adult is not None:
             items = self._chat_stream(payload, force_adult)
         else:  # not a streamed chat: one item, its usual dict
@@ -125,11 +122,3 @@ class Worker:
         finally:  # our consumer gone: close the chain down to the engine, which stops generating
             await close_stream(items)
         self.ctx.stats.jobs_served += 1
-
-    async def _openai_stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
-        try:
-            route, body = table.openai_request(job) or ("", None)
-            async for event in openai_jobs.stream(self.openai, route, body):
-                yield event
-        except Exception as exc:  # noqa: BLE001 - a failure before the first event is the usual failure output
-            yield error_output(exc)

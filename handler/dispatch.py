@@ -38,19 +38,6 @@ ACTIONS: dict[str, Action] = {
 
 STREAMING_ACTIONS = {"chat": False, "chat_unrestricted": True}  # value: force adult mode
 
-OPENAI_ROUTES = ("/v1/chat/completions", "/v1/models")  # RunPod's OpenAI passthrough on queue endpoints
-
-
-def openai_request(job: Any) -> tuple[str, Any] | None:
-    """(route, openai_input) when the job carries `openai_route`; None for an ordinary job."""
-    payload = job.get("input") if isinstance(job, dict) else None
-    if not isinstance(payload, dict) or "openai_route" not in payload:
-        return None
-    route = payload["openai_route"]
-    if not isinstance(route, str) or route.rstrip("/") not in OPENAI_ROUTES:
-        raise InvalidInput(f"'openai_route' must be one of: {', '.join(OPENAI_ROUTES)}", field="openai_route")
-    return route.rstrip("/"), payload.get("openai_input")
-
 
 def split_job(job: Any) -> tuple[str, dict[str, Any]]:
     """The action name and its payload, or InvalidInput naming what is wrong."""

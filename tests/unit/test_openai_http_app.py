@@ -377,7 +377,7 @@ def test_queue_completion_and_models(worker: Worker) -> None:
 
 def test_queue_stream_needs_the_generator_handler(worker: Worker) -> None:
     out = handle(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
-    assert out["error_code"] == "invalid_input" and out["field"] == "stream"
+    assert out["error"]["code"] == "invalid_input" and out["error"]["param"] == "stream"
     events = handle_stream(worker, {"openai_route": "/v1/chat/completions", "openai_input": {**CHAT, "stream": True}})
     assert all(isinstance(e, str) and e.startswith("data: ") and e.endswith("\n\n") for e in events)
     assert events[-1] == "data: [DONE]\n\n"
@@ -414,8 +414,27 @@ def test_a_call_its_client_left_logs_cancelled(
     assert " action=chat outcome=cancelled " in seed and " action=openai outcome=cancelled " in oai
 
 
-def test_queue_openai_failures_are_the_usual_failure_output(worker: Worker) -> None:
+def test_queue_openai_failures_are_openai_error_objects(worker: Worker) -> None:
     out = handle(worker, {"openai_route": "/v1/chat/completions", "openai_input": "not an object"})
-    assert out["error_code"] == "invalid_input" and out["field"] == "body"
-    (item,) = handle_stream(worker, {"openai_route": "/v1/completions", "openai_input": CHAT})
-    assert item["error_code"] == "invalid_input" and item["field"] == "openai_route"
+    assert out == {"error": {"message": out["error"]["message"], "type": "invalid_request_error", "param": "body",
+                             "code": "invalid_input"}}  # fmt: skip
+    (item,) = handle_stream(worker, {"openai_route": "/v1/embeddings", "openai_input": CHAT})
+    assert item["error"]["code"] == "invalid_input" and item["error"]["param"] == "openai_route"
+    (item,) = handle_stream(worker, {"openai_route": "/v1/completions", "openai_input": {"prompt": "hi"}})
+    assert item["error"]["code"] == "unknown_action" and "/v1/chat/completions" in item["error"]["message"]
+
+
+def test_queue_models_by_id(worker: Worker) -> None:
+    assert handle(worker, {"openai_route": "/v1/models/fake"})["id"] == "fake"
+    other = handle(worker, {"openai_route": "/v1/models/org/other"})
+    assert other["error"]["param"] == "model" and "'org/other'" in other["error"]["message"]
+
+
+def test_http_models_by_id_and_completions_route(worker: Worker) -> None:
+    for prefix in ("/v1", "/openai/v1"):
+        assert call(worker, "GET", f"{prefix}/models/fake").json()["id"] == "fake"
+        missing = call(worker, "GET", f"{prefix}/models/org/other")
+        assert missing.status_code == 404 and missing.json()["error"]["param"] == "model"
+        legacy = call(worker, "POST", f"{prefix}/completions", json={"model": "fake", "prompt": "hi"})
+        assert legacy.status_code == 404 and legacy.json()["error"]["param"] == "path"
+        assert "/v1/chat/completions" in legacy.json()["error"]["message"]

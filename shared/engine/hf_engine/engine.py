@@ -21,7 +21,7 @@ from shared.engine.hf_engine.batching import BatchRunner
 from shared.engine.hf_engine.loading import LoadedModel, load_model
 from shared.engine.hf_engine.prefix_cache import PrefixCache
 from shared.engine.hf_engine.scheduler import BatchScheduler, Job
-from shared.engine.model_source import ModelSource, resolve
+from shared.engine.model_source import ModelSource, source_for
 from shared.engine.tokenize import PromptTokenizer
 from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
@@ -32,7 +32,7 @@ WARM_UP = [Message("system", "You are a helpful assistant. Answer briefly and cl
 class TransformersEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._source: ModelSource = resolve(settings.model_path)
+        self._source: ModelSource = source_for(settings)
         self._loaded: LoadedModel | None = None
         self._tokens: PromptTokenizer | None = None
         self._runner: BatchRunner | None = None
