@@ -63,10 +63,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash scripts/ensure_redis.sh
 	$(BIN)/python -m bench
+	# both engines side by side in one run (start-up, jobs/s at c=1 and 8, head-of-line)
+	$(BIN)/python -m bench.engines
 
 ## On a CUDA machine: the serving path with the configured model in bf16 (says so and exits 0 without CUDA)
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py
+	# the engine contract and throughput on both engines, on the card (ENFORCE_EAGER=false there
+	# measures CUDA graphs; the first start then pays torch.compile)
+	if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+	  MODEL_DEVICE=cuda $(BIN)/python -m pytest tests/contract -q -p no:cacheprovider && \
+	  MODEL_DEVICE=cuda $(BIN)/python -m bench.engines; fi
 
 redis-bridge: $(STAMP)
 	$(BIN)/python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-bridge-token-local

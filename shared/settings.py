@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     vllm_max_num_seqs: int = Field(
         0, ge=0, le=1024, description="vLLM: most requests decoded together (0 = MAX_BATCH_SIZE x 4, at least 32)."
     )
-    vllm_kv_cache_gib: float = Field(
-        1.0, gt=0, le=512, description="vLLM on CPU only: KV cache space in GiB (VLLM_CPU_KVCACHE_SPACE when unset)."
+    vllm_kv_cache_gib: int = Field(
+        1, ge=1, le=512, description="vLLM's CPU build only: KV cache space in GiB (VLLM_CPU_KVCACHE_SPACE wins)."
     )
     torch_compile: bool = Field(
         False,

@@ -33,7 +33,8 @@ class BatchRunner:
         self.rng = WorkerRng()
         self.generate_calls = 0
         self.forward_calls = 0
-        self.tokens_generated = 0  # picked by the sampler, every row (a cancelled row's too)
+        self._tokens_done = 0  # picked by the sampler in finished batches, every row (a cancelled row's too)
+        self._active: tuple[list[Job], int] = ([], 0)  # the running batch's rows and their tokens before it
 
     def __call__(self, jobs: list[Job]) -> list[Generation | float]:
         import torch
@@ -47,15 +48,23 @@ class BatchRunner:
             odds = dict(zip(map(id, judges), self._judge(judges), strict=True)) if judges else {}
             if replies:
                 before = sum(len(j.progress.ids) for j in replies)
+                self._active = (replies, before)
                 try:
                     self._generate(replies)
                 finally:
-                    self.tokens_generated += sum(len(j.progress.ids) for j in replies) - before
+                    self._active = ([], 0)
+                    self._tokens_done += sum(len(j.progress.ids) for j in replies) - before
         except torch.cuda.OutOfMemoryError:
             self.prefixes.clear()  # cached prefixes are the memory a retry can get back
             memory_figures.free_cuda_cache()
             raise OutOfMemory from None
         return [odds[id(j)] if j.judge_ids is not None else j.progress.result(len(j.prompt_ids)) for j in jobs]
+
+    @property
+    def tokens_generated(self) -> int:
+        """Tokens picked so far, the running batch's included (read from other threads: a snapshot)."""
+        rows, before = self._active
+        return self._tokens_done + max(0, sum(len(j.progress.ids) for j in rows if j.progress) - before)
 
     def _generate(self, jobs: list[Job]) -> None:
         import torch

@@ -220,7 +220,9 @@ class TransformersEngine(Engine):
             extra=dict(
                 facts,
                 dtype=str(model.dtype) if model is not None else None,
+                engine="transformers",
                 scheduler={
+                    "in_flight": self._scheduler.waiting + self._scheduler.running,
                     "waiting": self._scheduler.waiting,
                     "batches_run": self._scheduler.batches_run,
                     "largest_batch": self._scheduler.largest_batch,

@@ -10,8 +10,8 @@ from typing import Any
 
 import psutil
 
+from shared.engine.devices import pick_device, pick_dtype
 from shared.engine.model_source import ModelSource, load_pretrained
-from shared.errors import EngineError
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,25 +25,6 @@ class LoadedModel:
     device: str
     eos: set[int]
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-def pick_device(settings: Settings) -> str:
-    import torch
-
-    wanted = settings.model_device
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise EngineError("MODEL_DEVICE=cuda but no CUDA device is available")
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return wanted
-
-
-def pick_dtype(settings: Settings, device: str) -> Any:
-    import torch
-
-    if settings.model_dtype == "auto":
-        return torch.bfloat16 if device == "cuda" else torch.float32
-    return getattr(torch, settings.model_dtype)
 
 
 def load_model(settings: Settings, source: ModelSource) -> LoadedModel:

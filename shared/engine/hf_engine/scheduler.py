@@ -124,6 +124,11 @@ class BatchScheduler:
         return len(self._queue)
 
     @property
+    def running(self) -> int:
+        """Jobs in the batch on the model thread now."""
+        return len(self._running)
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

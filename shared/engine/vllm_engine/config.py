@@ -1,0 +1,93 @@
+"""Our settings and parameters in vLLM's terms: the engine's arguments, each request's
+SamplingParams, and the model directory vLLM reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.engine.base import GenerationParams
+from shared.engine.model_source import ModelSource, converted_dir, load_pretrained
+from shared.settings import Settings
+
+# vLLM's CPU build reserves GPU_MEMORY_UTILIZATION of the NUMA node's RAM at start and refuses to
+# start when less is free; the KV pool there is VLLM_CPU_KVCACHE_SPACE GiB instead. A small share
+# is enough for the check on a CPU worker that also runs tests and a store bridge beside it.
+CPU_MEMORY_UTILIZATION = 0.3
+
+
+def model_directory(source: ModelSource, cache_root: Path) -> Path:
+    """A directory vLLM can load (config.json + safetensors + tokenizer). A GGUF (the embedded
+    model) goes through the same converted cache the transformers engine writes and reads:
+    converted once, on the first start of either engine."""
+    if source.gguf_file is None:
+        return source.directory
+    target = converted_dir(source, cache_root)
+    if not (target / "config.json").is_file():
+        import torch
+
+        load_pretrained(source, cache_root, torch.float32, "sdpa")  # writes `target` as a side effect
+    return target
+
+
+def max_num_seqs(settings: Settings) -> int:
+    return settings.vllm_max_num_seqs or max(32, settings.max_batch_size * 4)
+
+
+def engine_args(settings: Settings, directory: Path, device: str, dtype: Any, context: int) -> Any:
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    if device == "cpu":
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_kv_cache_gib))
+    utilization = settings.gpu_memory_utilization if device == "cuda" else CPU_MEMORY_UTILIZATION
+    return AsyncEngineArgs(
+        model=str(directory),
+        tokenizer=str(directory),
+        dtype=dtype,
+        max_model_len=context,
+        gpu_memory_utilization=utilization,
+        enforce_eager=settings.enforce_eager,
+        enable_prefix_caching=True,  # replaces our PrefixCache: paged, shared, bounded by the KV pool
+        max_num_seqs=max_num_seqs(settings),
+        # The judge reads its two answers' probabilities after the allowed-token mask: a softmax
+        # over just those two, as the transformers engine computes it.
+        logprobs_mode="processed_logprobs",
+        disable_log_stats=False,  # our stat logger reads KV use and prefix-cache hits from them
+    )
+
+
+def sampling(params: GenerationParams) -> Any:
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(
+        n=1,
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,  # 0 is "off" in both
+        repetition_penalty=params.repetition_penalty,
+        seed=params.seed,
+        stop=list(params.stop) or None,  # vLLM ends the request there; our ReplyText trims and counts
+        output_kind=RequestOutputKind.DELTA,
+        skip_special_tokens=True,
+    )
+
+
+def judging(first: int, second: int) -> Any:
+    """One token restricted to the two answers, with both answers' log-probabilities."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(
+        n=1,
+        max_tokens=1,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        seed=0,
+        logprobs=2,
+        allowed_token_ids=[first, second],
+        output_kind=RequestOutputKind.FINAL_ONLY,
+    )
