@@ -214,3 +214,26 @@ def test_model_info_and_memory_status_name_the_engine(engine: Engine) -> None:
     assert info["success"] is True and info["load"]["engine"] in {"transformers", "vllm"}
     assert info["model_loaded"] is True and info["model_parameters"] > 100_000_000
     assert memory["model_loaded"] is True and memory["total_ram_gb"] > 0
+
+
+def test_a_dead_vllm_engine_core_makes_the_worker_unready_and_the_next_job_restarts_it(engine: Engine) -> None:
+    """vLLM's engine core is its own process; when it dies, health says why and the next job
+    starts a new one (the transformers engine's model thread has its own test in e2e)."""
+    if engine.info().extra["engine"] != "vllm":
+        pytest.skip("the engine core is vLLM's own process")
+    import psutil
+
+    cores = [p for p in psutil.Process().children(recursive=True) if "EngineCore" in " ".join([*p.cmdline(), p.name()])]
+    assert cores, [p.name() for p in psutil.Process().children(recursive=True)]
+    worker = worker_on(engine)
+    for core in cores:
+        core.kill()
+    end = time.monotonic() + 60
+    while engine.problem is None:  # vLLM's monitor notices the dead process (a condition, polled)
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    health = run(worker, {"action": "health"})
+    assert health["ready"] is False and health["live"] is True and any("vLLM" in w for w in health["warnings"]), health
+    out = run(worker, {"action": "chat", "message": "Hello again.", "max_tokens": 4})
+    assert out["success"] is True, out
+    assert run(worker, {"action": "health"})["ready"] is True and scheduler(engine)["restarts"] == 1

@@ -360,6 +360,10 @@ class VllmEngine(Engine):
 
 async def _shutdown(llm: Any) -> None:
     llm.shutdown()
+    # Shut down once, here: AsyncLLM.__del__ calls shutdown() again whenever the object is finally
+    # collected, at interpreter exit that is against half-torn-down modules (a TypeError printed
+    # as "Exception ignored"). The instance attribute makes that second call a no-op.
+    llm.shutdown = lambda *args, **kwargs: None
 
 
 def _native_context(directory: Any) -> int | None:
