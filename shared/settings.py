@@ -79,10 +79,11 @@ class Settings(BaseSettings):
         description="vLLM: share of the card's memory for weights + KV pool (on its CPU build the KV space is "
         "VLLM_CPU_KVCACHE_SPACE GiB instead).",
     )
-    enforce_eager: bool = Field(
-        False,
+    enforce_eager: bool | None = Field(
+        None,
         description="vLLM: skip torch.compile and CUDA graphs. Faster cold start (no compile), slower decoding; "
-        "the compile cache on the network volume (VLLM_CACHE_ROOT) makes later cold starts cheap.",
+        "the compile cache on the network volume (VLLM_CACHE_ROOT) makes later cold starts cheap. Unset: off on "
+        "CUDA, on for vLLM's CPU build (its compile takes minutes and gains little there).",
     )
     vllm_max_num_seqs: int = Field(
         0, ge=0, le=1024, description="vLLM: most requests decoded together (0 = MAX_BATCH_SIZE x 4, at least 32)."

@@ -23,7 +23,7 @@ from shared.store import MemoryStore
 ENGINES = ["transformers", "vllm"]
 # Small bounds so the overload test can fill them: the transformers engine refuses beyond
 # MAX_QUEUE waiting jobs, the vLLM engine beyond VLLM_MAX_NUM_SEQS + MAX_QUEUE in flight.
-LIMITS: dict[str, Any] = {"max_queue": 6, "vllm_max_num_seqs": 6, "max_batch_size": 6, "enforce_eager": True}
+LIMITS: dict[str, Any] = {"max_queue": 6, "vllm_max_num_seqs": 6, "max_batch_size": 6}
 
 
 def engine_settings(name: str, **overrides: Any) -> Settings:

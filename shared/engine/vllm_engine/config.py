@@ -31,6 +31,10 @@ def model_directory(source: ModelSource, cache_root: Path) -> Path:
     return target
 
 
+def eager(settings: Settings, device: str) -> bool:
+    return settings.enforce_eager if settings.enforce_eager is not None else device != "cuda"
+
+
 def max_num_seqs(settings: Settings) -> int:
     return settings.vllm_max_num_seqs or max(32, settings.max_batch_size * 4)
 
@@ -47,7 +51,7 @@ def engine_args(settings: Settings, directory: Path, device: str, dtype: Any, co
         dtype=dtype,
         max_model_len=context,
         gpu_memory_utilization=utilization,
-        enforce_eager=settings.enforce_eager,
+        enforce_eager=eager(settings, device),
         enable_prefix_caching=True,  # replaces our PrefixCache: paged, shared, bounded by the KV pool
         max_num_seqs=max_num_seqs(settings),
         # The judge reads its two answers' probabilities after the allowed-token mask: a softmax

@@ -106,7 +106,7 @@ class VllmEngine(Engine):
             "engine": "vllm",
             "vllm_version": vllm.__version__,
             "dtype": dtype,
-            "enforce_eager": self._settings.enforce_eager,
+            "enforce_eager": config.eager(self._settings, device),
             "max_num_seqs": config.max_num_seqs(self._settings),
             "kv_cache_blocks": cache.num_gpu_blocks,
             "kv_block_size": cache.block_size,
