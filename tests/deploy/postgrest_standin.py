@@ -1,6 +1,8 @@
 """A local stand-in for PostgREST (not packaged here), over the real PostgreSQL: it answers exactly the
 read supabase-js makes for `prompt_templates` — GET /rest/v1/<table>?select=cols&col=eq.value&order=col.desc
-&limit=n — and checks the service key like Supabase's gateway does. Anything else is 404."""
+&limit=n — and checks the service key like Supabase's gateway does. Given a key set, the same server also
+stands in for Supabase Auth's JWKS endpoint (GET /auth/v1/.well-known/jwks.json, no key needed, as on
+Supabase; see auth_standin.py). Anything else is 404."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def build_query(table: str, params: list[tuple[str, str]]) -> tuple[sql.Composed
 
 
 class PostgrestStandIn:
-    def __init__(self, dsn: str, service_key: str) -> None:
+    def __init__(self, dsn: str, service_key: str, jwks: dict[str, Any] | None = None) -> None:
         self.requests: list[str] = []
         stand_in = self
 
@@ -57,6 +59,8 @@ class PostgrestStandIn:
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 stand_in.requests.append(self.path)
+                if jwks is not None and url.path == "/auth/v1/.well-known/jwks.json":
+                    return self._send(200, jwks)
                 table = url.path.removeprefix("/rest/v1/")
                 if self.headers.get("apikey") != service_key:
                     return self._send(401, {"message": "Invalid API key"})

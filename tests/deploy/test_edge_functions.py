@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.deploy.auth_standin import SigningKey, new_signing_key
 from tests.deploy.conftest import SERVICE_KEY, TEMPLATE, PlatformDb
 from tests.deploy.postgrest_standin import PostgrestStandIn
 from tests.e2e.conftest import ROOT, LocalApi
@@ -19,8 +20,25 @@ FUNCTIONS = ROOT / "infra" / "supabase" / "functions"
 DENO = ROOT / ".deno" / "node_modules" / ".bin" / "deno"
 
 
+@pytest.fixture(scope="module")
+def signing_key() -> SigningKey:
+    return new_signing_key()
+
+
+@pytest.fixture(scope="module")
+def supabase(platform_db: PlatformDb, signing_key: SigningKey) -> Iterator[PostgrestStandIn]:
+    """One SUPABASE_URL: the PostgREST stand-in, also serving the Auth JWKS stand-in's public key."""
+    server = PostgrestStandIn(platform_db.pg.dsn, SERVICE_KEY, jwks=signing_key.jwks)
+    yield server
+    server.stop()
+
+
 def test_deno_suite_against_the_real_worker(
-    api: LocalApi, start_api: Callable[..., LocalApi], platform_db: PlatformDb, postgrest: PostgrestStandIn
+    api: LocalApi,
+    start_api: Callable[..., LocalApi],
+    platform_db: PlatformDb,
+    supabase: PostgrestStandIn,
+    signing_key: SigningKey,
 ) -> None:
     streaming = start_api(STREAM_ENABLED="true")  # the generator handler: /stream serves the deltas
     assert DENO.is_file(), "Deno is missing: `make test` installs it (scripts/ensure_deno.sh)"
@@ -32,7 +50,8 @@ def test_deno_suite_against_the_real_worker(
         "NO_COLOR": "1",
         "WORKER_URL": api.url,
         "STREAM_WORKER_URL": streaming.url,
-        "SUPABASE_URL": postgrest.url,
+        "SUPABASE_URL": supabase.url,
+        "SUPABASE_TEST_SIGNING_JWK": signing_key.private_json(),
         "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
         "TEMPLATE_TEXT": TEMPLATE,  # the newest active row for sdxl_image_fast
     }
@@ -42,6 +61,8 @@ def test_deno_suite_against_the_real_worker(
     assert done.returncode == 0, report[-8000:]
     summary = re.search(r"ok \| (\d+) passed \| 0 failed", report)
     assert summary and int(summary.group(1)) >= 15, report[-3000:]
+    # the functions verified the ES256 tokens against the stand-in's JWKS
+    assert "/auth/v1/.well-known/jwks.json" in supabase.requests
     # supabase-js asked for the job type's active templates, newest first
-    reads = [r for r in postgrest.requests if r.startswith("/rest/v1/prompt_templates?")]
+    reads = [r for r in supabase.requests if r.startswith("/rest/v1/prompt_templates?")]
     assert any("job_type=eq.sdxl_image_fast" in r and "is_active=eq.true" in r for r in reads), reads

@@ -48,10 +48,3 @@ export function loadConfig(env: Env = Deno.env): RunPodConfig {
     retryAfterS: number(env, "OVERLOADED_RETRY_AFTER_S", 5, 0),
   };
 }
-
-/** The secret that signs the platform's user tokens (Supabase: Settings -> API -> JWT secret). */
-export function jwtSecret(env: Env = Deno.env): string {
-  const secret = env.get("JWT_SECRET") ?? "";
-  if (secret.length < 32) throw new ConfigError("JWT_SECRET is not set (or shorter than 32 characters)");
-  return secret;
-}

@@ -1,11 +1,12 @@
 /**
  * Status links bound to the user who started the job. A job id alone must read nothing: the 202
  * answer's status URL carries `sig`, an HMAC-SHA-256 of the function, the job id and the user id
- * (key: JOB_STATUS_SECRET, else JWT_SECRET; a fixed label keeps it apart from any JWT signature).
+ * (key: JOB_STATUS_SECRET, required: no other secret stands in for it; a fixed label keeps the
+ * message apart from anything else signed).
  * The GET recomputes it for the caller's verified user id with crypto.subtle.verify (constant
  * time); a missing, altered or other user's link is 404, the same as a job that does not exist.
  */
-import { ConfigError, type Env, jwtSecret } from "./config.ts";
+import { ConfigError, type Env } from "./config.ts";
 import { json } from "./http.ts";
 
 const encoder = new TextEncoder();
@@ -25,8 +26,8 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> | null {
 
 export function statusSecret(env: Env): string {
   const own = env.get("JOB_STATUS_SECRET") ?? "";
-  if (own && own.length < 32) throw new ConfigError("JOB_STATUS_SECRET must be at least 32 characters");
-  return own || jwtSecret(env);
+  if (own.length < 32) throw new ConfigError("JOB_STATUS_SECRET is not set (or shorter than 32 characters)");
+  return own;
 }
 
 export class JobLinks {

@@ -5,8 +5,8 @@
  * the function's budget answers 202 with a status URL that only the same user can poll
  * (GET /functions/v1/chat?job_id=...&sig=..., see _shared/job_links.ts; anyone else gets 404).
  */
-import { verifyUser } from "../_shared/auth.ts";
-import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
+import { authConfig, verifyUser } from "../_shared/auth.ts";
+import { type Env, loadConfig } from "../_shared/config.ts";
 import { json, pick, preflight, readObject } from "../_shared/http.ts";
 import { JobLinks, unknownJob } from "../_shared/job_links.ts";
 import { failureResponse, jobStatus, outcomeResponse } from "../_shared/respond.ts";
@@ -38,7 +38,7 @@ export function chatHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fetch
     try {
       const cfg = loadConfig(env);
       retryAfterS = cfg.retryAfterS;
-      const userId = await verifyUser(req, jwtSecret(env));
+      const userId = await verifyUser(req, authConfig(env));
       const client = new RunPodClient(cfg, fetchImpl);
       const links = await JobLinks.of(env, "chat", userId);
       const query = new URL(req.url).searchParams;

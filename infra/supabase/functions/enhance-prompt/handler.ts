@@ -8,8 +8,8 @@
  *    (GET /functions/v1/enhance-prompt?job_id=...&sig=..., see _shared/job_links.ts; others get 404).
  * Input errors (400 naming the field, 403, 422) are answered as errors, never papered over.
  */
-import { verifyUser } from "../_shared/auth.ts";
-import { type Env, jwtSecret, loadConfig } from "../_shared/config.ts";
+import { authConfig, verifyUser } from "../_shared/auth.ts";
+import { type Env, loadConfig } from "../_shared/config.ts";
 import { errorResponse, finalOutput, httpStatus, jobError } from "../_shared/errors.ts";
 import { json, pick, preflight, readObject } from "../_shared/http.ts";
 import { JobLinks, unknownJob } from "../_shared/job_links.ts";
@@ -50,7 +50,7 @@ export function enhanceHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fe
     if (req.method === "OPTIONS") return preflight();
     try {
       const cfg = loadConfig(env);
-      const userId = await verifyUser(req, jwtSecret(env));
+      const userId = await verifyUser(req, authConfig(env));
       const links = await JobLinks.of(env, "enhance-prompt", userId);
       const query = new URL(req.url).searchParams;
       const jobId = query.get("job_id");

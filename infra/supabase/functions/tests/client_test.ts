@@ -11,6 +11,7 @@ import {
   anonToken,
   answer,
   API_KEY,
+  AUTH,
   call,
   closedUrl,
   fakeRunPod,
@@ -190,7 +191,7 @@ Deno.test("no token, a forged token or an anon token: 401 before any RunPod call
     const handler = chatHandler(makeEnv({ RUNPOD_ENDPOINT_URL: rp.url }));
     assert.equal((await call(handler, { message: "x" })).status, 401);
     assert.equal(
-      (await call(handler, { message: "x" }, await userToken("u", "another-secret-".repeat(4)))).status,
+      (await call(handler, { message: "x" }, await userToken("u", { signer: AUTH.other }))).status,
       401,
     );
     assert.equal((await call(handler, { message: "x" }, await anonToken())).status, 401);

@@ -2,13 +2,19 @@
  * The functions' handlers against the REAL worker: `python -m handler --rp_serve_api` (the RunPod
  * SDK's local API, the embedded model) and supabase-js reading prompt_templates through a local
  * PostgREST stand-in over a real PostgreSQL. pytest (tests/deploy/test_edge_functions.py) starts them
- * and passes their addresses: WORKER_URL, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY.
+ * and passes their addresses: WORKER_URL, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY. User tokens are
+ * ES256, signed with the key whose public half the same SUPABASE_URL serves as the project's JWKS
+ * (tests/deploy/auth_standin.py): SUPABASE_TEST_SIGNING_JWK.
  */
 import assert from "node:assert/strict";
 import { chatHandler } from "../chat/handler.ts";
 import { warmupHandler } from "../chat-worker-warmup/handler.ts";
 import { enhanceHandler } from "../enhance-prompt/handler.ts";
-import { call, makeEnv, required, userToken, WARMUP_SECRET } from "./helpers.ts";
+import { call, envSigner, makeEnv, required, userToken as localToken, WARMUP_SECRET } from "./helpers.ts";
+
+const signer = await envSigner();
+const issuer = `${required("SUPABASE_URL").replace(/\/+$/, "")}/auth/v1`;
+const userToken = (sub: string) => localToken(sub, { signer, issuer });
 
 const worker = () =>
   makeEnv({
@@ -98,7 +104,11 @@ Deno.test("a refusal: 422 content_policy_violation, no reply text", async () => 
 });
 
 Deno.test("chat with stream: true relays the streaming worker's deltas as server-sent events", async () => {
-  const env = makeEnv({ RUNPOD_ENDPOINT_URL: required("STREAM_WORKER_URL"), RUNPOD_POLL_INTERVAL_MS: "100" });
+  const env = makeEnv({
+    RUNPOD_ENDPOINT_URL: required("STREAM_WORKER_URL"),
+    SUPABASE_URL: required("SUPABASE_URL"),
+    RUNPOD_POLL_INTERVAL_MS: "100",
+  });
   const res = await chatHandler(env)(
     new Request("http://localhost/functions/v1/chat", {
       method: "POST",
