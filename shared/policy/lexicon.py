@@ -25,8 +25,11 @@ from shared.policy import normalize
 
 DATA_DIR = Path(__file__).parent / "data"
 FUZZ_MIN = 5
-# Kana, CJK ideographs, half-width kana and Hangul (syllables and the jamo `base` decomposes them to).
-CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+# Thai (no spaces between words), kana, CJK ideographs, half-width kana and Hangul
+# (syllables and the jamo `base` decomposes them to).
+CJK = re.compile(
+    r"[\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+)
 _HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
 _SHORT_HANGUL = 2  # syllables: a term this short is too often part of another word
 
@@ -193,8 +196,28 @@ def read_list(name: str, extra_dir: Path | None) -> list[str]:
 
 
 def read_json(name: str, extra_dir: Path | None) -> dict[str, Any]:
+    """The shipped `name`, then its per-language siblings (`ages.pl.json`: lists extend the
+    shipped lists, maps add keys), then the operator's files of the same names (which override keys)."""
     values: dict[str, Any] = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
+    stem = name.removesuffix(".json")
+    for folder in (DATA_DIR, extra_dir):
+        if folder is None or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"{stem}.*.json")):
+            _merge(values, json.loads(path.read_text(encoding="utf-8")))
     override = extra_dir / name if extra_dir else None
     if override is not None and override.is_file():
         values.update(json.loads(override.read_text(encoding="utf-8")))
     return values
+
+
+def _merge(values: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if key.startswith("_"):  # comments
+            continue
+        if isinstance(value, list):
+            values[key] = [*values.get(key, []), *value]
+        elif isinstance(value, dict):
+            values[key] = {**values.get(key, {}), **value}
+        else:
+            values[key] = value

@@ -3,13 +3,16 @@
 Every text is read several ways and a term found in any reading counts:
 - `base`: format characters (Unicode category Cf: zero-width, bidi controls, tag
   characters) and combining marks dropped, NFKC (full-width, mathematical and circled
-  letters), case-folded. Keeps every script, so Cyrillic and CJK lists match here.
+  letters), case-folded, listed emoji read as words (data/emoji.txt: 👧 "little girl",
+  🔞 "nsfw"). Keeps every script, so Cyrillic and CJK lists match here.
 - `skeleton`: each non-ASCII letter replaced by its TR39 ASCII look-alike
   (confusable-homoglyphs), else by its one-letter transliteration (small capitals).
 - `translit`: anyascii transliteration (Cyrillic/Greek to Latin, kana to romaji).
 - `reversed`: text under a right-to-left override read the way it is displayed.
 - `leet`: tokens mixing letters with digits or symbols read as letters, across the
   whole phrase, in both readings of '1' (i and l).
+- stretched letters cut to two and to one ('liiiittle boyyyy' -> 'liittle boyy', 'little boy');
+  letters spelled out with spaces joined in place ('age t w e l v e' -> 'age twelve').
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache, partial
+from pathlib import Path
 
 from anyascii import anyascii
 from confusable_homoglyphs import confusables
@@ -38,6 +42,27 @@ _SEP = r"[\s.\-_*·•,/\\~^'\"]+"
 _SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_]{_SEP}){{2,}}[^\W_](?![^\W_])")
 
 
+_SKIN_TONES = re.compile("[\U0001f3fb-\U0001f3ff]")
+
+
+def _emoji_words() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """data/emoji.txt: an emoji (or a sequence) and the words it reads as."""
+    table: dict[str, str] = {}
+    path = Path(__file__).parent / "data" / "emoji.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and " " in line:
+            emoji, words = line.split(None, 1)
+            key = "".join(c for c in unicodedata.normalize("NFKD", emoji) if unicodedata.category(c) not in _MARKS)
+            table[_SKIN_TONES.sub("", key)] = f" {words.strip()} "
+    if not table:
+        return None, table
+    return re.compile("|".join(map(re.escape, sorted(table, key=len, reverse=True)))), table
+
+
+_EMOJI, _EMOJI_WORDS = _emoji_words()
+
+
 def invisible(char: str) -> bool:
     """A mark or format character: `base` drops it, so it never separates two words."""
     return unicodedata.category(char) in _MARKS
@@ -47,7 +72,10 @@ def base(text: str) -> str:
     if text.isascii():  # no format characters, marks or compatibility forms to remove
         return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) not in _MARKS)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) not in _MARKS)
+    if _EMOJI is not None and max(text) >= "\u2600":
+        text = _EMOJI.sub(lambda m: _EMOJI_WORDS[m.group(0)], _SKIN_TONES.sub("", text))
+    return text
 
 
 @lru_cache(maxsize=4096)
@@ -97,10 +125,27 @@ def _read_leet(match: re.Match[str], table: dict[int, int]) -> str:
     return token.translate(table) if _MIXED.search(token) else token
 
 
-def unstretched(text: str) -> str | None:
-    """Runs of three or more of a letter cut to two ('teeeen' -> 'teen'); None when there are none."""
-    folded = _LONG_RUNS.sub(r"\1\1", text)
-    return folded if folded != text else None
+def unstretched(text: str) -> list[str]:
+    """Runs of three or more of a letter cut to two ('teeeen' -> 'teen') and to one ('boyyyy' ->
+    'boy', 'liiiittle' -> 'little'); [] when there are none."""
+    if not _LONG_RUNS.search(text):
+        return []
+    return [_LONG_RUNS.sub(r"\1\1", text), _LONG_RUNS.sub(r"\1", text)]
+
+
+def despaced(text: str) -> str | None:
+    """Letters spelled out with spaces or dots joined in place ('age t w e l v e' -> 'age twelve',
+    's.e.v.e.n y.e.a.r o.l.d' -> 'seven year old'): what the age rules read; None when none."""
+    if not _SPACED.search(text):
+        return None
+    return _SPACED.sub(_join_spaced, text)
+
+
+def _join_spaced(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if re.search(r"[^\s]", re.sub(r"[^\W_]", "", run)):  # dotted letters: spaces still part words
+        return " ".join(re.sub(_SEP, "", part) for part in run.split())
+    return re.sub(_SEP, "", run)
 
 
 def squeeze(word: str) -> str:
@@ -135,7 +180,10 @@ def readings(raw: str) -> list[str]:
         b = base(text)
         for view in dict.fromkeys((b, skeleton(b), skeleton(b, i_as_l=True), translit(b))):
             for candidate in (view, *leet(view)):
-                for v in (candidate, unstretched(candidate)):
-                    if v is not None and v not in out:
+                for v in (candidate, *unstretched(candidate)):
+                    if v not in out:
                         out.append(v)
+    joined = despaced(out[0]) if out else None
+    if joined is not None and joined not in out:
+        out.append(joined)
     return out
