@@ -22,7 +22,8 @@ from typing import Any
 from shared.policy import normalize
 
 # A line break ends a clause too: enhance context lines, history turns, multi-line messages.
-_TOKEN = re.compile(r"[^\W_]+|[,.;:!?()\[\]|\n]")
+# Indic scripts' vowel signs (Mc) are not word characters to `re`: kept inside a token ("साल").
+_TOKEN = re.compile(r"(?:[^\W_]|[\u0900-\u0dff])+|[,.;:!?()\[\]|\n]")
 _CLAUSE_END = frozenset(",.;:!?)]|\n")
 _ROMAN = re.compile(r"^(x?)(ix|iv|v?i{0,3})$")
 _ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th|e|eme|er|re|o|a|º|ª)$")
@@ -105,7 +106,7 @@ class AgeRules:
             compound_values=prefixes,
             glued=re.compile(rf"^(\d{{1,2}})(?:{glued})$"),
             nospace=re.compile(rf"(?<!\d)(\d{{1,2}})\s*(?:{nospace})") if nospace else None,
-            **{k: sets[k] for k in cls.__dataclass_fields__ if k in sets},
+            **{k: sets[k] for k in cls.__dataclass_fields__ if k in sets and k != "unit_stems"},
         )
 
     def minor(self, text_base: str) -> bool:
@@ -212,17 +213,19 @@ class AgeRules:
 
     def _age_phrase(self, t: list[str], i: int, glued: bool, unit: str) -> bool:
         """'12 years old', '12yo', '12 anos': a person's age unless a duration or a described thing."""
-        after = [x for x in t[i + 1 : i + 7] if x.isalnum()]
+        # A range's end ('9-10 years', '8 to 9 yrs') comes before its unit: read from the unit.
+        u = next((k for k in range(i + 1, min(i + 4, len(t))) if t[k] == unit), i + 1) if not glued else i
+        after = [x for x in t[u : u + 6] if x.isalnum()]
         tail = after[1:3]  # '12 years old', '12 years of age' (not '12 years of marriage'), '12yo'
         aged = glued or (tail == ["of", "age"] if tail[:1] == ["of"] else bool(tail) and tail[0] in self.unit_tail)
         aged = aged or (i >= 2 and t[i - 1] == "of" and t[i - 2] in self.persons)  # 'a girl of twelve summers'
         # In apposition or after 'is' and alone in its clause: 'Emma, 12 yrs,', 'she is 11 years.'
-        end = next((x for x in t[i + 1 : i + 4] if x not in "-/." and x != unit), "")
+        end = t[u + 1] if u + 1 < len(t) else ""
         alone = not glued and (not end or end in _CLAUSE_END)
         aged = aged or (alone and i >= 1 and (t[i - 1] == "," or self._cue_before(t, i) in self.be))
         if not aged and (unit in self.year_units or self._cue_before(t, i) in self.durations):
             return False  # '12 years' alone, 'for 12 years', 'seit 12 Jahren': a duration
-        described = next((x for x in after[0 if glued else 1 :] if x not in self.unit_tail), None)
+        described = next((x for x in after[1:] if x not in self.unit_tail), None)
         return described not in self.exempt_nouns
 
     def _school_context(self, t: list[str], i: int) -> bool:
