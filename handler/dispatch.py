@@ -8,7 +8,9 @@ from typing import Any
 
 from handler.actions import admin, chat, enhance, warmup
 from handler.context import WorkerContext
+from handler.errors import echo
 from shared.errors import InvalidInput, UnknownAction
+from shared.schemas.common import lone_surrogate
 
 Action = Callable[[WorkerContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -49,8 +51,10 @@ def split_job(job: Any) -> tuple[str, dict[str, Any]]:
         raise InvalidInput("'action' is required", field="action")
     if not isinstance(action, str) or not action.strip():
         raise InvalidInput("'action' must be a non-empty string", field="action")
+    if lone_surrogate(action) is not None:  # checked like every other caller string: never echoed as sent
+        raise InvalidInput("'action' is not well-formed Unicode (a lone surrogate)", field="action")
     if action not in ACTIONS:
-        raise UnknownAction(f"unknown action '{action}'; valid: {', '.join(sorted(ACTIONS))}", field="action")
+        raise UnknownAction(f"unknown action {echo(action)}; valid: {', '.join(sorted(ACTIONS))}", field="action")
     return action, payload
 
 

@@ -35,6 +35,17 @@ _MESSAGES = {
 _SHOULD = ("input should", "string should", "list should", "value should", "dictionary should")
 
 
+ECHO_MAX_CHARS = 32
+
+
+def echo(value: str, limit: int = ECHO_MAX_CHARS) -> str:
+    """A caller's value as an error message may repeat it: its first `limit` characters, quoted and
+    escaped (a lone surrogate or a control character becomes its escape), '…' when cut. Every
+    message stays well-formed and short, whatever was sent."""
+    shown = repr(value[:limit])
+    return shown + ("…" if len(value) > limit else "")
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "input"
 

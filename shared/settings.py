@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     redis_max_pending_turns: int = Field(
         2000, ge=2, description="Most conversation turns held for write-back while Redis is away; oldest dropped first."
     )
+    shutdown_grace_s: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM: time to finish running jobs and write queued turns back before exiting "
+        "(below the platform's SIGTERM-to-SIGKILL grace, ~30 s on RunPod).",
+    )
 
     # --- serving ---------------------------------------------------------------
     concurrency: int = Field(
@@ -233,6 +240,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="HTTP mode: larger request bodies are refused with 413. At least 4 x MAX_INPUT_CHARS (UTF-8 "
         "text at its widest), so what the input limit accepts is not refused by size first; unset: exactly that.",
+    )
+    http_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="HTTP mode: a request's head, and then its body, must each arrive within this many seconds; "
+        "a slower one is answered 408 and its connection closed (a trickled upload cannot hold a connection).",
     )
     test_only_load_gate: Path | None = Field(
         None, description="Tests only: HTTP mode waits until this file exists before loading the model."

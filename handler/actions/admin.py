@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from handler.context import WorkerContext
+from handler.errors import echo
 from handler.validation import admin_token_valid, parse, require_admin
 from shared.errors import UnknownCommand
 from shared.schemas.common import Identifier, NonBlank, WireModel
@@ -130,7 +132,7 @@ async def conversation_delete(ctx: WorkerContext, payload: dict[str, Any]) -> di
 
 async def unload(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     require_admin(ctx.settings, payload)
-    ctx.engine.unload()
+    await asyncio.to_thread(ctx.engine.unload)  # it waits for the model thread: never on the event loop
     ctx.stats.warmed_up = False
     return {"success": True, "model_loaded": ctx.engine.loaded}
 
@@ -152,5 +154,5 @@ async def run(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
     handler = COMMANDS.get(command)
     if handler is None:
         valid = ", ".join(sorted(COMMANDS))
-        raise UnknownCommand(f"unknown admin command '{command}'; valid: {valid}", field="command")
+        raise UnknownCommand(f"unknown admin command {echo(command)}; valid: {valid}", field="command")
     return await handler(ctx, payload)

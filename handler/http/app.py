@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handler.app import Worker
+from handler.errors import echo
 from handler.http.guards import BearerAuth, BodyLimit, refusal
 from handler.http.routes_openai import openai_router
 from handler.http.routes_seed import seed_router
@@ -37,12 +38,13 @@ def ping_router(worker: Worker, readiness: Readiness) -> APIRouter:
 
     @router.get("/ping")
     async def ping() -> Response:
+        # A bare answer, open to anyone: why it failed is in the log and in an authorised /health.
         if readiness.failed:
-            return JSONResponse({"status": "failed", "error": readiness.failed}, status_code=503)
+            return JSONResponse({"status": "failed"}, status_code=503)
         if not worker.ctx.engine.loaded:
             return Response(status_code=204)
-        if problem := worker.ctx.engine.problem:  # e.g. the model thread stopped: not ready
-            return JSONResponse({"status": "unhealthy", "error": problem}, status_code=503)
+        if worker.ctx.engine.problem:  # e.g. the model thread stopped: not ready
+            return JSONResponse({"status": "unhealthy"}, status_code=503)
         return JSONResponse({"status": "healthy"})
 
     return router
@@ -71,7 +73,7 @@ def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]], readiness:
     app.include_router(seed_router(worker))
     app.include_router(openai_router(worker.openai))
     settings = worker.ctx.settings
-    app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes, timeout_s=settings.http_read_timeout_s)
     if settings.http_auth_token is not None and settings.http_auth_token.get_secret_value():
         app.add_middleware(BearerAuth, token=settings.http_auth_token.get_secret_value())
     return app
@@ -80,7 +82,7 @@ def build_app(worker: Worker, prepare: Callable[[], Awaitable[None]], readiness:
 async def _no_route(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods fail in the family's own shape, like every other failure."""
     status = exc.status_code if isinstance(exc, StarletteHTTPException) else 404
-    what = f"no route {request.method} {request.url.path}"
+    what = f"no route {request.method} {echo(request.url.path, 200)}"
     return refusal(request.url.path, UnknownAction(what, field="path"), status=status)
 
 

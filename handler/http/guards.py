@@ -6,6 +6,7 @@ Refusals use the failure shape of the route family: OpenAI error objects under /
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -46,12 +47,13 @@ class BearerAuth:
 
 
 class BodyLimit:
-    """Bodies over the limit are refused with 413 before the route sees them. The body is
-    read here (chunked uploads too) and replayed to the app, then the original stream follows
-    so the app still hears a disconnect."""
+    """Bodies over the limit are refused with 413 before the route sees them, and bodies that do
+    not arrive within `timeout_s` (a trickled or stalled upload) with 408, closing the connection.
+    The body is read here (chunked uploads too) and replayed to the app, then the original stream
+    follows so the app still hears a disconnect."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float | None = None) -> None:
+        self.app, self.limit, self.timeout_s = app, limit, timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +61,15 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         over = declared.isdigit() and int(declared) > self.limit
-        body = None if over else await self._read(receive)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = None if over else await self._read(receive)
+        except TimeoutError:
+            exc = InvalidInput(f"the request body did not arrive within {self.timeout_s:g} seconds", field="body")
+            answer = refusal(scope["path"], exc, status=408)
+            answer.headers["connection"] = "close"  # the rest of the body is never read: end the connection
+            await answer(scope, receive, send)
+            return
         if body is None and not over:
             return  # the client left while sending
         if body is None or len(body) > self.limit:

@@ -18,6 +18,7 @@ from handler.http.body import SSE_HEADERS, read_json_object
 from handler.http.cancel import cancel_on_disconnect
 from handler.sse import sse
 from handler.status import failure, retry_headers, status_for
+from handler.validation import admin_token_valid
 from shared.errors import InvalidInput
 
 # (method, path, action): the same table as the README's migration table
@@ -34,6 +35,37 @@ SEED_ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/health", "health"),
     ("POST", "/admin", "admin"),  # every admin command, as the queue endpoint's `admin` action
 ]
+
+
+# What these answer (GPU, versions, host RAM, fault text, store details) is for operators: over
+# HTTP without HTTP_AUTH_TOKEN they need the admin token, else they answer liveness only.
+HOST_DETAILS = frozenset({"health", "model_info", "memory_status"})
+
+
+def _host_details(action: str, body: dict[str, Any]) -> bool:
+    return action in HOST_DETAILS or (action == "admin" and body.get("command") in HOST_DETAILS)
+
+
+def _may_see_host(worker: Worker, body: dict[str, Any]) -> bool:
+    """With HTTP_AUTH_TOKEN set, BearerAuth has admitted only its holders; otherwise the admin token."""
+    settings = worker.ctx.settings
+    if settings.http_auth_token is not None and settings.http_auth_token.get_secret_value():
+        return True
+    try:
+        return admin_token_valid(settings, body)
+    except InvalidInput:  # a malformed token is no token
+        return False
+
+
+def liveness(worker: Worker) -> dict[str, Any]:
+    """Live (it answered) and ready (model loaded, no fault): nothing about the machine or why."""
+    engine = worker.ctx.engine
+    return {
+        "success": True,
+        "live": True,
+        "ready": engine.loaded and not engine.problem,
+        "detail": "details need the admin token (X-Admin-Token) or HTTP_AUTH_TOKEN",
+    }
 
 
 def respond(output: dict[str, Any]) -> JSONResponse:
@@ -76,6 +108,8 @@ def seed_router(worker: Worker) -> APIRouter:
             admin_token = request.headers.get("x-admin-token")
             if admin_token is not None and "admin_token" not in body:
                 body["admin_token"] = admin_token
+            if _host_details(action, body) and not _may_see_host(worker, body):
+                return JSONResponse(liveness(worker))
             job = {"id": f"http-{uuid.uuid4().hex[:12]}", "input": {**body, "action": action}}
             if action in STREAMING_ACTIONS and body.get("stream") is True:
                 return await stream(request, worker, job)

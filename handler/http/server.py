@@ -14,6 +14,7 @@ import uvicorn
 
 from handler.app import Worker
 from handler.http.app import Readiness, build_app, build_health_app
+from handler.http.deadline import with_head_deadline
 from shared.settings import Settings
 
 log = logging.getLogger("handler.http")
@@ -41,11 +42,13 @@ def serve(worker: Worker, process_started: float) -> int:
     # start-up lines and the access log (method, path, status: never bodies or headers).
     logging.getLogger("uvicorn").setLevel(settings.log_level)
     logging.getLogger("uvicorn.access").addFilter(_not_ping)
-    main = uvicorn.Server(_config(app, settings.host, settings.port))
+    main = uvicorn.Server(_config(app, settings.host, settings.port, settings.http_read_timeout_s))
     if settings.port_health in (None, settings.port):
         main.run()
         return 0
-    health = _HealthServer(_config(build_health_app(worker, readiness), settings.host, settings.port_health))
+    health = _HealthServer(
+        _config(build_health_app(worker, readiness), settings.host, settings.port_health, settings.http_read_timeout_s)
+    )
     asyncio.run(_serve_both(main, health))
     return 0
 
@@ -75,9 +78,11 @@ def _not_ping(record: logging.LogRecord) -> bool:
     return not (len(args) > 2 and args[2] == "/ping")
 
 
-def _config(app: Any, host: str, port: int) -> uvicorn.Config:
-    # log_config=None: uvicorn logs through the worker's own logging set-up.
-    return uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+def _config(app: Any, host: str, port: int, read_timeout_s: float) -> uvicorn.Config:
+    # log_config=None: uvicorn logs through the worker's own logging set-up. A request head that
+    # is not whole within HTTP_READ_TIMEOUT_S is answered 408 (the body's deadline is BodyLimit's).
+    http = with_head_deadline(read_timeout_s)
+    return uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=30, http=http)
 
 
 class _HealthServer(uvicorn.Server):

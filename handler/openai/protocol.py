@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from shared.errors import InvalidInput
-from shared.schemas.common import WireModel
+from shared.schemas.common import MAX_TOKENS_MAX, SEED_MAX, TOP_K_MAX, WireModel
 
 
 class TextPart(WireModel):
@@ -44,17 +44,17 @@ class StreamOptions(WireModel):
 class ChatCompletionRequest(WireModel):
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
     # vLLM-style extras that the chat service also takes
-    top_k: int | None = Field(None, ge=0)
+    top_k: int | None = Field(None, ge=0, le=TOP_K_MAX)
     repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
     # accepted only at their "off" values; anything else is refused by name (see `unsupported`)
     n: int | None = None

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from handler.context import WorkerContext
-from handler.errors import validation_to_invalid
+from handler.errors import echo, validation_to_invalid
 from handler.openai.protocol import ChatCompletionRequest, to_chat_payload, unsupported
 from handler.sse import DONE, sse
 from handler.status import openai_error
@@ -68,7 +68,7 @@ class OpenAIServing:
         """`/v1/models/{id}`: the card when `id` is the served name; InvalidInput naming `model` otherwise."""
         if model_id != self.model_name:
             raise InvalidInput(
-                f"the model '{model_id[:200]}' does not exist; this worker serves '{self.model_name}'", field="model"
+                f"the model {echo(model_id)} does not exist; this worker serves '{self.model_name}'", field="model"
             )
         return self._card()
 

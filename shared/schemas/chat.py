@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from shared.schemas.common import Identifier, NonBlank, Text, WireModel, well_formed
+from shared.schemas.common import (
+    MAX_TOKENS_MAX,
+    SEED_MAX,
+    TOP_K_MAX,
+    Identifier,
+    NonBlank,
+    Text,
+    WireModel,
+    well_formed,
+)
 
 STOP_MAX_CHARS = 64
 Stop = Annotated[str, StringConstraints(min_length=1, max_length=STOP_MAX_CHARS), AfterValidator(well_formed)]
@@ -42,10 +51,10 @@ class ChatRequest(WireModel):
     conversation_history: list[HistoryItem] | None = None
     unrestricted: bool = False
     stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0)
+    top_k: int | None = Field(None, ge=0, le=TOP_K_MAX)
     repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stop: list[Stop] | None = Field(None, max_length=8)

@@ -14,6 +14,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 ID_MAX_CHARS = 128
+# Upper bounds of the numeric fields, so no number a caller sends is unbounded (10**30 is refused
+# by name, not carried into an engine). The worker's own limits (MAX_TOKENS_LIMIT) are checked later.
+MAX_TOKENS_MAX = 32_768  # the largest MAX_TOKENS_LIMIT a worker can be configured with
+TOP_K_MAX = 1_000_000  # above any vocabulary: a top_k at or beyond the vocabulary's size means "off", like 0
+SEED_MAX = 2**32 - 1
 ID_CHARS = "letters, digits and _ - . : @"
 _ID = re.compile(r"[A-Za-z0-9_.:@-]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Identifier, JsonObject, NonBlank, Text, WireModel
+from shared.schemas.common import SEED_MAX, Identifier, JsonObject, NonBlank, Text, WireModel
 
 
 class EnhanceRequest(WireModel):
@@ -16,5 +16,5 @@ class EnhanceRequest(WireModel):
     enhancement_type: Identifier = "manual"
     system_prompt: Text | None = None
     context: JsonObject | None = None
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     mode: Literal["intelligent", "legacy"] = "intelligent"
