@@ -35,7 +35,7 @@ from shared.store import MemoryStore  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 ACTIONS = ("chat", "chat_unrestricted", "enhance", "stream")
-SETS = ("disguises", "holdout", "holdout2", "holdout3", "review2", "childsafety")
+SETS = ("disguises", "holdout", "holdout2", "holdout3", "review2", "childsafety", "holdout4")
 REFUSED = "content_policy_violation"
 
 

@@ -168,11 +168,11 @@ class AgeRules:
                 nxt = t[k + 1] if k + 1 < len(t) else ""
         compound = self.compound.match(word) if self.compound is not None else None
         if compound is not None and self.compound_values:  # 'dwunastoletnia', 'десятилетней'
-            age = self.compound_values[compound.group(1)]
-            return 0 < age < self.adult_age and self._age_phrase(t, i, True, word)
+            value = self.compound_values[compound.group(1)]
+            return 0 < value < self.adult_age and self._age_phrase(t, i, True, word)
         if word.isdigit() and self.divisors and nxt in self.divisors and len(word) <= 4:
-            age = max(1, int(word) // self.divisors[nxt])  # '130-month-old': 10
-            return age < self.adult_age and self._age_phrase(t, i, False, nxt)
+            years = max(1, int(word) // self.divisors[nxt])  # '130-month-old': 10
+            return years < self.adult_age and self._age_phrase(t, i, False, nxt)
         level = self._ordinal(word)
         if level is not None and level < self.adult_age:
             if nxt in self.birthday:
