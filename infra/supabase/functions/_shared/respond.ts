@@ -41,7 +41,7 @@ export async function jobStatus(
   link: StatusLink,
   shape?: (output: unknown) => unknown,
 ): Promise<Response> {
-  const answer = await client.status(id, Date.now() + Math.min(cfg.budgetMs, 10_000));
+  const answer = await client.status(id, client.clock.now() + Math.min(cfg.budgetMs, 10_000));
   const outcome: Outcome = answer && FINISHED.has(answer.status)
     ? { kind: "done", answer }
     : { kind: "pending", id, status: answer?.status ?? "IN_PROGRESS" };

@@ -2,6 +2,11 @@
  * The one RunPod client the functions share: submit a job, wait for it within the function's
  * wall-clock budget, poll /status and /stream. Secrets are sent, never logged.
  *
+ * Non-streamed calls a user may poll later go through /run (RunPod keeps a /run job's result for
+ * 30 minutes; a /runsync result only about a minute) and /status polls, within a budget that ends
+ * before Supabase's 150 s request limit (config.ts). Time comes from a Clock, so tests can run
+ * minutes of RunPod time in milliseconds.
+ *
  * Retries: a request RunPod refused before taking it (429, 502, 503, connection refused) is
  * retried with backoff. A submit whose answer never came (timeout, reset, 504) may have been
  * accepted, so it is never resubmitted: the caller gets WorkerNoAnswer; a 500 is not retried either. Reads (/status, /stream)
@@ -51,7 +56,19 @@ export class UpstreamRejected extends Error {
 
 const REFUSED_STATUSES = new Set([429, 502, 503]);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Wall-clock time and waiting; tests pass a fake one that RunPod's stand-in also reads. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** The first /status polls of a /run job come quickly (a warm worker answers in well under a second). */
+const FIRST_POLL_MS = 100;
 
 function retryAfterMs(response: Response): number | undefined {
   const seconds = Number(response.headers.get("retry-after"));
@@ -67,10 +84,24 @@ function connectFailed(err: unknown): boolean {
 export class RunPodClient {
   private pollMethod = "GET";
 
-  constructor(private readonly cfg: RunPodConfig, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor(
+    private readonly cfg: RunPodConfig,
+    private readonly fetchImpl: typeof fetch = fetch,
+    readonly clock: Clock = realClock,
+  ) {}
 
+  /** When a non-streamed answer must be on its way (inside Supabase's request limit). */
   deadline(): number {
-    return Date.now() + this.cfg.budgetMs;
+    return this.clock.now() + this.cfg.budgetMs;
+  }
+
+  /** When a streamed relay must end (the function's wall clock). */
+  streamDeadline(): number {
+    return this.clock.now() + this.cfg.streamBudgetMs;
+  }
+
+  get keepAliveMs(): number {
+    return this.cfg.keepAliveMs;
   }
 
   get pollIntervalMs(): number {
@@ -80,9 +111,34 @@ export class RunPodClient {
   /** /runsync, then /status polls until the job finishes or the budget ends. */
   async runsync(input: JobInput, deadline: number, policy?: JobPolicy): Promise<Outcome> {
     // RunPod's wait is in milliseconds, 1000..300000; leave time to poll and answer.
-    const waitMs = Math.min(300_000, Math.max(1000, deadline - Date.now() - 2000));
+    const waitMs = Math.min(300_000, Math.max(1000, deadline - this.clock.now() - 2000));
     const answer = await this.submit(`/runsync?wait=${Math.round(waitMs)}`, input, deadline, policy);
     return await this.follow(answer, deadline);
+  }
+
+  /**
+   * /run, then /status polls until the job finishes or the budget ends: for answers whose job a
+   * user may poll later (a 202's status link), since RunPod keeps a /run result 30 minutes.
+   */
+  async runAndWait(input: JobInput, deadline: number, policy?: JobPolicy): Promise<Outcome> {
+    const answer = await this.submit("/run", input, deadline, policy);
+    if (!answer.id) throw new WorkerNoAnswer("RunPod accepted the job without an id");
+    return await this.follow(answer, deadline, FIRST_POLL_MS);
+  }
+
+  /** POST /cancel/{id}: best effort (the job may have finished); false when RunPod did not take it. */
+  async cancel(id: string): Promise<boolean> {
+    try {
+      const response = await this.fetchImpl(`${this.cfg.endpointUrl}/cancel/${encodeURIComponent(id)}`, {
+        method: "POST",
+        headers: this.headers(),
+        signal: AbortSignal.timeout(5000),
+      });
+      await response.body?.cancel();
+      return response.ok;
+    } catch {
+      return false;
+    }
   }
 
   /** /run: queue the job and return its id at once (streaming follows it with /stream). */
@@ -93,14 +149,16 @@ export class RunPodClient {
   }
 
   /** Poll /status until the job finishes or the budget ends. */
-  async follow(answer: JobAnswer, deadline: number): Promise<Outcome> {
+  async follow(answer: JobAnswer, deadline: number, firstPollMs?: number): Promise<Outcome> {
     let current = answer;
+    let interval = Math.min(firstPollMs ?? this.cfg.pollIntervalMs, this.cfg.pollIntervalMs);
     while (!FINISHED.has(current.status)) {
       if (!current.id) throw new WorkerNoAnswer(`job ${current.status} without an id`);
-      if (Date.now() + this.cfg.pollIntervalMs >= deadline) {
+      if (this.clock.now() + interval >= deadline) {
         return { kind: "pending", id: current.id, status: current.status };
       }
-      await sleep(this.cfg.pollIntervalMs);
+      await this.clock.sleep(interval);
+      interval = Math.min(interval * 2, this.cfg.pollIntervalMs);
       const next = await this.read(`/status/${encodeURIComponent(current.id)}`, deadline);
       if (!next) return { kind: "pending", id: current.id, status: current.status };
       current = { ...next, id: next.id ?? current.id };
@@ -130,7 +188,7 @@ export class RunPodClient {
   ): Promise<JobAnswer> {
     const body = JSON.stringify(policy ? { input, policy } : { input });
     for (let attempt = 1;; attempt++) {
-      const timeLeft = deadline - Date.now();
+      const timeLeft = deadline - this.clock.now();
       let response: Response;
       try {
         response = await this.fetchImpl(this.cfg.endpointUrl + path, {
@@ -165,7 +223,7 @@ export class RunPodClient {
         response = await this.fetchImpl(this.cfg.endpointUrl + path, {
           method: this.pollMethod,
           headers: this.headers(),
-          signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+          signal: AbortSignal.timeout(Math.max(1, deadline - this.clock.now())),
         });
       } catch {
         response = undefined; // a read is safe to repeat
@@ -197,8 +255,8 @@ export class RunPodClient {
     if (attempt >= (maxAttempts ?? this.cfg.maxAttempts)) return false;
     const jittered = this.cfg.backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
     const delay = Math.max(50, Math.min(hintMs ?? jittered, 10_000));
-    if (Date.now() + delay >= deadline) return false;
-    await sleep(delay);
+    if (this.clock.now() + delay >= deadline) return false;
+    await this.clock.sleep(delay);
     return true;
   }
 }

@@ -38,7 +38,7 @@ export function warmupHandler(env: Env = Deno.env, fetchImpl: typeof fetch = fet
       const client = new RunPodClient(cfg, fetchImpl);
       // A cold start takes longer than a scheduler should wait; the queued job still starts a worker.
       const waitMs = number(env, "WARMUP_WAIT_S", 30, 1) * 1000;
-      const deadline = Math.min(client.deadline(), Date.now() + waitMs);
+      const deadline = Math.min(client.deadline(), client.clock.now() + waitMs);
       const outcome = await client.runsync({ action: "warmup" }, deadline, { lowPriority: false });
       return await outcomeResponse(outcome, cfg); // 202 names the job; there is no status route here
     } catch (err) {

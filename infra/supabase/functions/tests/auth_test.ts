@@ -8,10 +8,14 @@ import { exportJWK, importJWK, SignJWT, UnsecuredJWT } from "jose";
 import { chatHandler } from "../chat/handler.ts";
 import { answer, AUTH, call, fakeRunPod, legacy, LEGACY_SECRET, makeEnv, userToken } from "./helpers.ts";
 
+/** A RunPod stand-in that echoes the submitted input in the job's output (so the sent user_id shows). */
 function echoWorker() {
+  let input: Record<string, unknown> = {};
   return fakeRunPod((req) => {
-    const input = (req.body as { input?: Record<string, unknown> } | null)?.input ?? {};
-    if (req.path === "/run") return answer({ id: "job-a", status: "IN_QUEUE" });
+    if (req.path === "/run") {
+      input = (req.body as { input: Record<string, unknown> }).input;
+      return answer({ id: "job-a", status: "IN_QUEUE" });
+    }
     return answer({ id: "job-a", status: "COMPLETED", output: { success: true, response: "ok", ...input } });
   });
 }
