@@ -47,6 +47,7 @@ class _Prepared:
     adult_mode: bool
     policy_texts: list[str]
     history_warning: str | None = None
+    answering: bool = False  # a child-safety question: the reply is judged as its answer (policy.assess)
 
 
 class ChatService:
@@ -109,7 +110,16 @@ class ChatService:
         fitted = await asyncio.to_thread(fit_history, self.engine, system, history, request.message, params.max_tokens)
         context_type = "adult" if adult_mode and request.context_type == "general" else request.context_type
         return _Prepared(
-            request, conversation_id, stateful, fitted, params, context_type, adult_mode, texts, history_warning
+            request,
+            conversation_id,
+            stateful,
+            fitted,
+            params,
+            context_type,
+            adult_mode,
+            texts,
+            history_warning,
+            found.safety_question,
         )
 
     async def _finish(
@@ -144,7 +154,8 @@ class ChatService:
 
     def _check_output(self, prep: _Prepared, reply: list[str], stage: str) -> None:
         # The reply is judged together with what led to it: a cross-combination is refused too.
-        self.policy.enforce([*prep.policy_texts, *reply], action="chat", stage=stage)
+        answer_from = len(prep.policy_texts) if prep.answering else None
+        self.policy.enforce([*prep.policy_texts, *reply], action="chat", stage=stage, answer_from=answer_from)
 
     async def _history(
         self, request: ChatRequest, conversation_id: str, stateful: bool

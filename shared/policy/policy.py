@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from shared.policy.contact import ContactRule
 from shared.policy.judge import ModelJudge
 from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, fold, read_json, read_list
 from shared.policy.reader import Reader
+from shared.policy.safety_question import SafetyQuestions
 
 log = logging.getLogger("policy")
 
@@ -49,6 +50,7 @@ class Assessment:
     adult_trigger: bool
     adult_indicators: tuple[str, ...]
     adult_detected: bool
+    safety_question: bool = False  # a child-safety question in chat (safety_question.py): its reply is an answer
 
     @property
     def blocked(self) -> bool:
@@ -67,6 +69,9 @@ class _Findings:
     beside_voided: bool  # a beside-a-minor phrase, excused only by safety wording
     triggers: bool
     indicators: frozenset[str]
+    question: bool = False  # a child-safety question (safety_question.py)
+    narrates: bool = False  # sexual narrative words: what counts in the answer to such a question
+    pictured: bool = False  # sexual in an image beside a minor ('private parts'), not in a question
 
 
 class ContentPolicy:
@@ -100,6 +105,8 @@ class ContentPolicy:
         self.safety_cues = Lexicon.of(read_list("safety_cues.txt", extra_dir))
         self.depiction_cues = Lexicon.of(read_list("depiction_cues.txt", extra_dir))
         self.roleplay = Lexicon.of(read_list("roleplay_cues.txt", extra_dir))
+        self.questions = SafetyQuestions.of(extra_dir)
+        self.image_beside_minor = Lexicon.of(read_list("image_beside_minor.txt", extra_dir))
         self.costumes = Lexicon.of(costumes := read_list("costume_exemptions.txt", extra_dir))
         spellings = dict(line.split(None, 1) for line in read_list("spellings.txt", extra_dir) if " " in line)
         core = self.minor_terms.singles | self.sexual_terms.singles | self.protected.singles
@@ -150,6 +157,9 @@ class ContentPolicy:
             beside_voided=safety and beside,
             triggers=bool(self.triggers.find(scan)),
             indicators=frozenset(self.indicators.find(scan)),
+            question=self.questions.asks(text, scan),
+            narrates=self.questions.narrates(scan),
+            pictured=bool(self.image_beside_minor.find(scan)),
         )
 
     def _csam(self, text: str, scan: Scan) -> bool:
@@ -206,15 +216,19 @@ class ContentPolicy:
         trigger_text: str | None = None,
         indicator_texts: Sequence[str] | None = None,
         depiction: bool = False,
+        answer_from: int | None = None,
     ) -> Assessment:
         """Judge the texts together: a minor in one and a sexual term in another still block.
 
         Adult-mode triggers are read only from `trigger_text` (the caller's current message;
         default the first text) and indicators only from `indicator_texts` (default all).
         `depiction`: the texts become an image or a story whatever their wording (enhance), so
-        safety wording ('what should I do') excuses nothing.
+        safety wording ('what should I do') excuses nothing, and a child-safety question is a prompt.
+        `answer_from`: texts from this index on are the reply to a child-safety question.
         """
-        found = [self._findings(t) for t in texts if t]
+        read = [(self._findings(t), answer_from is not None and i >= answer_from) for i, t in enumerate(texts) if t]
+        question = not depiction and any(f.question and not answer for f, answer in read)
+        found = [_counted(f, answer, depiction) for f, answer in read]
         minor = any(f.minor or (depiction and f.contact_voided) for f in found)
         trigger_from = texts[0] if trigger_text is None and texts else trigger_text
         trigger = bool(trigger_from) and self._findings(trigger_from).triggers
@@ -224,10 +238,11 @@ class ContentPolicy:
             minor=minor,
             protected=any(f.protected for f in found),
             # Idioms ('naked eye', 'sex ed', 'explicit about') never excuse a text that names a minor.
-            sexual=any(f.sexual or (minor and f.sexual_unexempt) or (depiction and _voided(f, minor)) for f in found),
+            sexual=any(f.sexual or (minor and f.sexual_unexempt) or (depiction and _pictured(f, minor)) for f in found),
             adult_trigger=trigger,
             adult_indicators=tuple(indicators),
             adult_detected=trigger or len(indicators) >= self.indicator_threshold,
+            safety_question=question,
         )
 
     def enforce(
@@ -237,9 +252,10 @@ class ContentPolicy:
         stage: str = "input",
         trigger_text: str | None = None,
         indicator_texts: Sequence[str] | None = None,
+        answer_from: int | None = None,
     ) -> Assessment:
         """The rule layers: assess and refuse when the line is crossed; logs the event, never the text."""
-        found = self.assess(texts, trigger_text, indicator_texts, depiction=action in DEPICTING_ACTIONS)
+        found = self.assess(texts, trigger_text, indicator_texts, action in DEPICTING_ACTIONS, answer_from)
         if found.blocked:
             self._refuse(action, stage, f"minor={found.minor} protected={found.protected}")
         return found
@@ -283,9 +299,20 @@ class ContentPolicy:
         return self.adult_subjects.find(self._scan(text))
 
 
-def _voided(f: _Findings, minor: bool) -> bool:
-    """What only safety wording excused: contact (a minor included), a beside-a-minor phrase."""
-    return f.contact_voided or (minor and f.beside_voided)
+def _counted(f: _Findings, answer: bool, depiction: bool) -> _Findings:
+    """What a text adds to the decision: a child-safety question in chat adds no sexual signal (its
+    minor still counts), and the answer to one only its sexual narrative words."""
+    if answer:
+        return replace(f, sexual=f.narrates, sexual_unexempt=f.narrates, contact_voided=False, beside_voided=False)
+    if f.question and not depiction:
+        return replace(f, sexual=False, sexual_unexempt=False, contact_voided=False, beside_voided=False)
+    return f
+
+
+def _pictured(f: _Findings, minor: bool) -> bool:
+    """Sexual only in an image: what safety wording excused (contact, a minor included; a beside-a-minor
+    phrase) and image_beside_minor.txt words beside a minor."""
+    return f.contact_voided or (minor and (f.beside_voided or f.pictured))
 
 
 def _lists_digest(extra_dir: Path | None) -> str:
