@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -66,3 +67,27 @@ def test_deno_suite_against_the_real_worker(
     # supabase-js asked for the job type's active templates, newest first
     reads = [r for r in supabase.requests if r.startswith("/rest/v1/prompt_templates?")]
     assert any("job_type=eq.sdxl_image_fast" in r and "is_active=eq.true" in r for r in reads), reads
+
+
+SUPABASE_DIR = ROOT / "infra" / "supabase"
+
+
+def test_supabase_folder_is_a_cli_project() -> None:
+    """infra/ is a Supabase CLI root as is (`supabase --workdir infra ...`): supabase/config.toml, one
+    functions/<name>/index.ts per configured function, migrations/<14-digit timestamp>_<name>.sql."""
+    config = tomllib.loads((SUPABASE_DIR / "config.toml").read_text())
+    assert config["project_id"]
+    functions = {
+        p.parent.name for p in (SUPABASE_DIR / "functions").glob("*/index.ts") if not p.parent.name.startswith("_")
+    }
+    assert functions == {"chat", "enhance-prompt", "chat-worker-warmup"}
+    assert set(config["functions"]) == functions, "every function has its own settings, and only those"
+    for name, settings in config["functions"].items():
+        # the gateway's verify_jwt takes legacy HS256 tokens only; each function checks its caller itself
+        assert settings["verify_jwt"] is False, name
+        assert (SUPABASE_DIR / settings["import_map"]).is_file(), name
+        handler = (SUPABASE_DIR / "functions" / name / "handler.ts").read_text()
+        checks = "WARMUP_SECRET" if name == "chat-worker-warmup" else "verifyUser(req, authConfig(env))"
+        assert checks in handler, name
+    migrations = sorted(p.name for p in (SUPABASE_DIR / "migrations").iterdir())
+    assert migrations and all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", m) for m in migrations), migrations
