@@ -1,4 +1,8 @@
-"""The batch scheduler: batching, queue bound, failure isolation and OOM splitting."""
+"""The batch scheduler: batching, queue bound, failure isolation and OOM splitting.
+
+Hand-offs to the model thread are events, never sleeps: the runner says when it holds a batch
+(`entered`) and runs it when the test opens its gate, so batch shapes do not depend on timing.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ class Runner:
         self.batches: list[list[int]] = []
         self.fail_on = fail_on
         self.oom_above = oom_above
+        self.entered = threading.Event()  # set once the model thread holds a batch
         self.gate = threading.Event()
         self.gate.set()
 
     def __call__(self, jobs: list[Job]) -> list[Generation]:
-        self.gate.wait(5)
+        self.entered.set()
+        assert self.gate.wait(60), "the test never opened the gate"
         ids = [j.prompt_ids[0] for j in jobs]
         self.batches.append(ids)
         if self.oom_above and len(jobs) > self.oom_above:
@@ -39,24 +45,33 @@ async def _submit_all(scheduler: BatchScheduler, n: int) -> list[Generation | Ba
     return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
 
 
+async def _held(runner: Runner) -> None:
+    """Until the model thread holds a batch (the runner was entered), without blocking the loop."""
+    assert await asyncio.to_thread(runner.entered.wait, 60), "the model thread never took a batch"
+
+
 def _run_gated(runner: Runner, scheduler: BatchScheduler, n: int) -> list[Generation | BaseException]:
-    """Submit n jobs while the model is held, then let it go."""
+    """Job 0 runs alone and is held there; jobs 1..n-1 queue up behind it; then the model goes on."""
     runner.gate.clear()
 
     async def go() -> list[Generation | BaseException]:
-        task = asyncio.ensure_future(_submit_all(scheduler, n))
-        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(n)]
+        scheduler.submit(jobs[0])
+        await _held(runner)
+        for job in jobs[1:]:
+            scheduler.submit(job)
         runner.gate.set()
-        return await task
+        return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
 
     return asyncio.run(go())
 
 
 def test_concurrent_jobs_share_batches() -> None:
     runner = Runner()
-    results = _run_gated(runner, BatchScheduler(runner, max_batch=4, max_queue=64, window_s=0.02), 9)
-    assert [r.text for r in results if isinstance(r, Generation)] == [f"out-{i}" for i in range(9)]
-    assert [len(b) for b in runner.batches] == [4, 4, 1]
+    results = _run_gated(runner, BatchScheduler(runner, max_batch=4, max_queue=64), 10)
+    assert [r.text for r in results if isinstance(r, Generation)] == [f"out-{i}" for i in range(10)]
+    assert runner.batches == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]  # what waited ran together, in order
 
 
 def test_one_failing_job_fails_alone() -> None:
@@ -70,9 +85,9 @@ def test_one_failing_job_fails_alone() -> None:
 
 def test_out_of_memory_shrinks_the_batch() -> None:
     runner = Runner(oom_above=2)
-    results = _run_gated(runner, BatchScheduler(runner, max_batch=8, max_queue=64, window_s=0.02), 6)
+    results = _run_gated(runner, BatchScheduler(runner, max_batch=8, max_queue=64), 7)
     assert all(isinstance(r, Generation) for r in results)
-    assert [len(b) for b in runner.batches] == [6, 3, 1, 2, 3, 1, 2]  # halved until it fits
+    assert [len(b) for b in runner.batches] == [1, 6, 3, 1, 2, 3, 1, 2]  # the six that waited: halved until it fits
 
 
 def test_out_of_memory_on_a_single_job_retries_once_then_fails_it() -> None:
@@ -99,12 +114,12 @@ def test_out_of_memory_once_then_success() -> None:
     assert isinstance(results[0], Generation) and results[0].text == "ok"
 
 
-async def _fill_queue(scheduler: BatchScheduler) -> list[Job]:
+async def _fill_queue(runner: Runner, scheduler: BatchScheduler) -> list[Job]:
     """Four jobs: the first taken by the (gated) model thread, the next two waiting, one not submitted."""
     loop = asyncio.get_running_loop()
     jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(4)]
     scheduler.submit(jobs[0])
-    await asyncio.sleep(0.05)  # the first is taken by the model thread
+    await _held(runner)  # the first is taken by the model thread
     scheduler.submit(jobs[1])
     scheduler.submit(jobs[2])
     return jobs
@@ -116,7 +131,7 @@ def test_queue_bound_refuses_with_overloaded() -> None:
     scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
 
     async def go() -> None:
-        jobs = await _fill_queue(scheduler)
+        jobs = await _fill_queue(runner, scheduler)
         with pytest.raises(Overloaded):
             scheduler.submit(jobs[3])
         runner.gate.set()
@@ -131,7 +146,7 @@ def test_a_cancelled_waiting_job_never_runs_and_frees_its_queue_place() -> None:
     scheduler = BatchScheduler(runner, max_batch=1, max_queue=2)
 
     async def go() -> None:
-        jobs = await _fill_queue(scheduler)
+        jobs = await _fill_queue(runner, scheduler)
         scheduler.cancel(jobs[1])  # its caller gave up
         scheduler.submit(jobs[3])  # the queue counts live jobs only: no Overloaded
         assert scheduler.waiting == 2
@@ -186,9 +201,9 @@ def test_shutdown_fails_waiting_and_running_jobs_and_ends_the_thread() -> None:
         jobs = [Job([i], GenerationParams(), loop, loop.create_future()) for i in range(3)]
         for job in jobs:
             scheduler.submit(job)
-        await asyncio.sleep(0.05)  # job 0 is running, held by the gate
+        await _held(runner)  # job 0 is running, held by the gate
         stopping = loop.run_in_executor(None, scheduler.shutdown, EngineError("unloaded"))
-        await asyncio.sleep(0.05)
+        await asyncio.wait([jobs[1].future])  # shutdown has failed the waiting jobs: it is stopping
         runner.gate.set()
         await stopping
         return list(await asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
