@@ -7,6 +7,7 @@ exits; --rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port N serves its local A
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -46,8 +47,6 @@ def main() -> int:
     # With TORCH_COMPILE, engine.load() already compiled (a warm-up generation outside any job
     # timeout); this first job, now fast, marks the worker warm.
     if settings.torch_compile:
-        import asyncio
-
         asyncio.run(worker.handle({"id": "startup", "input": {"action": "warmup"}}))
     worker.ctx.stats.load_time_s = round(time.perf_counter() - process_started, 3)
     device = engine.info().device_type
@@ -62,10 +61,16 @@ def main() -> int:
         settings.stream_enabled,
     )
 
-    from handler import serverless
+    from handler import serverless, shutdown
+
+    grace = shutdown.Grace(settings.shutdown_grace_s)  # SIGTERM: jobs end, queued turns are written back
+    shutdown.hook_sdk(worker, grace)
 
     # Streaming on (STREAM_ENABLED, default): jobs that ask to stream get the generator handler, the rest the plain one.
-    serverless.start(worker.handle, worker.handle_stream, concurrency, settings.stream_enabled)
+    try:
+        serverless.start(worker.handle, worker.handle_stream, concurrency, settings.stream_enabled)
+    finally:  # --test_input's job (the SDK exits with SystemExit), or anything the hooks left queued
+        asyncio.run(worker.shutdown(grace.left()))
     return 0
 
 

@@ -69,6 +69,11 @@ class Worker:
         self.ctx = WorkerContext(settings, engine, store, policy, chat, enhance)
         self.openai = OpenAIServing(self.ctx)
 
+    async def shutdown(self, grace_s: float) -> int:
+        """At SIGTERM, once no job runs: write the store's queued turns within `grace_s` (handler/shutdown.py);
+        the turns left unwritten (logged by the store)."""
+        return await self.ctx.store.close(grace_s)
+
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """The RunPod handler: one output and one log line (id, code, time, sizes; no text) per job."""
         started = time.perf_counter()

@@ -15,6 +15,7 @@ import uvicorn
 from handler.app import Worker
 from handler.http.app import Readiness, build_app, build_health_app
 from handler.http.deadline import with_head_deadline
+from handler.shutdown import Grace, flush_on_lifespan_shutdown
 from shared.settings import Settings
 
 log = logging.getLogger("handler.http")
@@ -38,11 +39,14 @@ def serve(worker: Worker, process_started: float) -> int:
         log.warning(warning)
     readiness = Readiness()
     app = build_app(worker, prepare, readiness)
+    grace = Grace(settings.shutdown_grace_s)  # SIGTERM: requests in flight get half, then queued turns are written
+    flush_on_lifespan_shutdown(app, worker, grace)
     # The RunPod SDK turns uvicorn's loggers down to WARNING on import; HTTP mode wants the
     # start-up lines and the access log (method, path, status: never bodies or headers).
     logging.getLogger("uvicorn").setLevel(settings.log_level)
     logging.getLogger("uvicorn.access").addFilter(_not_ping)
-    main = uvicorn.Server(_config(app, settings.host, settings.port, settings.http_read_timeout_s))
+    main = _MainServer(_config(app, settings.host, settings.port, settings.http_read_timeout_s), grace)
+    main.config.timeout_graceful_shutdown = int(settings.shutdown_grace_s // 2)  # not 30 s: past RunPod's own grace
     if settings.port_health in (None, settings.port):
         main.run()
         return 0
@@ -83,6 +87,18 @@ def _config(app: Any, host: str, port: int, read_timeout_s: float) -> uvicorn.Co
     # is not whole within HTTP_READ_TIMEOUT_S is answered 408 (the body's deadline is BodyLimit's).
     http = with_head_deadline(read_timeout_s)
     return uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=30, http=http)
+
+
+class _MainServer(uvicorn.Server):
+    """Owns the signals; the shutdown's grace period starts at the first one."""
+
+    def __init__(self, config: uvicorn.Config, grace: Grace) -> None:
+        super().__init__(config)
+        self.grace = grace
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.grace.start()
+        super().handle_exit(sig, frame)
 
 
 class _HealthServer(uvicorn.Server):

@@ -131,3 +131,8 @@ class Store(abc.ABC):
     def check_at_start(self) -> None:
         """Probe once at start-up, before the first job (called outside any event loop)."""
         return None
+
+    async def close(self, grace_s: float) -> int:
+        """At shutdown: write what waits for the backend within `grace_s`; the turns left unwritten.
+        In-process state has nothing to write (and is gone with the process)."""
+        return 0

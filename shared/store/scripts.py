@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 # Append turns (user, assistant pairs) exactly once and in order.
-# KEYS: [1] the conversation list, [2] its seen-ids sorted set (turn id -> at).
+# KEYS: [1] the conversation list, [2] its seen-ids sorted set (turn id -> at), [3] its tombstone.
 # ARGV: ttl, max turns, ids to remember, then (id, at, json) for each turn.
 # - A turn whose id is already known is skipped: a write that timed out but landed, sent again.
+# - A turn no newer than the tombstone (the time of the last delete) is skipped: a delete stays
+#   deleted, whoever still holds turns from before it (a flush in flight, another worker's queue).
 # - An exchange older than the list's tail (held by a worker while Redis was away) is inserted
 #   before the first newer exchange, so the list stays ordered by the time of each exchange.
 # - The list keeps the last `max` turns, then drops leading assistant turns: whole exchanges only.
@@ -16,10 +18,11 @@ local function turn(raw)  -- a list item that is not a turn (written by hand?) m
   return {role = 'user', at = 0}
 end
 local ttl, max, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local gone = tonumber(redis.call('GET', KEYS[3]) or '')
 local written, pivot = 0, false
 for i = 4, #ARGV, 3 do
   local id, at, item = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  if not redis.call('ZSCORE', KEYS[2], id) then
+  if (not gone or at > gone) and not redis.call('ZSCORE', KEYS[2], id) then
     if turn(item).role == 'user' then
       pivot = false
       local j = -1
@@ -51,6 +54,22 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -keep - 1)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 return written
+"""
+
+# The last turns and the tombstone in one round trip: a reader drops what it still holds from
+# before a delete. KEYS: [1] the list, [2] the tombstone. ARGV: the LRANGE start (-limit).
+READ = """
+return {redis.call('GET', KEYS[2]) or '', redis.call('LRANGE', KEYS[1], ARGV[1], -1)}
+"""
+
+# Delete a conversation and leave a tombstone: the time of the delete (the later one is kept), so
+# APPEND never writes a turn from before it. Its lifetime is the conversation TTL.
+# KEYS: the list, the seen set, the tombstone. ARGV: the delete's time, ttl. Returns keys deleted.
+DELETE = """
+local at, prev = ARGV[1], redis.call('GET', KEYS[3])
+if prev and tonumber(prev) and tonumber(prev) > tonumber(at) then at = prev end
+redis.call('SET', KEYS[3], at, 'EX', ARGV[2])
+return redis.call('DEL', KEYS[1], KEYS[2])
 """
 
 # GET with LRU bookkeeping and shared hit/miss counters in one round trip.

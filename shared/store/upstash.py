@@ -3,13 +3,16 @@
 Keys (prefix from REDIS_KEY_PREFIX, then the layout version; docs/STATE.md has the table):
   {p}:v2:conv:{namespace}:{id}   list of JSON turns, written by the APPEND script
   {p}:v2:seen:{namespace}:{id}   sorted set of the turn ids written (so a re-sent turn is skipped)
-  {p}:v2:cache:{key}             JSON body with TTL; {p}:v2:cache-index, {p}:v2:stats:{hits|misses}
+  {p}:v2:gone:{namespace}:{id}   tombstone: the time of the last delete (older turns are never written)
+  {p}:v2:cache:{key} ...         the enhancement cache (redis_cache.py)
 
-When Redis misbehaves (unreachable, slow, 401, rate-limited, garbage) jobs still succeed:
-reads fall back to this worker's memory, conversation turns are queued and written back
-(once, in order) when Redis answers again, and `health()` carries a warning. Every call
-has a hard timeout; after a failure Redis is left alone for a short back-off so jobs do
-not each pay the timeout. Credentials never reach logs or outputs.
+This module is the conversation side and the composition: the guarded call (timeout, back-off)
+is redis_call.py, the background write-back writeback.py, the queue pending.py, the cache
+redis_cache.py. When Redis misbehaves (unreachable, slow, 401, rate-limited, garbage) jobs still
+succeed: reads fall back to this worker's memory, turns wait in the queue and the write-back
+task writes them (once, in order) when Redis answers again, and `health()` carries a warning.
+A request waits on at most one Redis call of its own (the read of its conversation); writes
+never hold it up. Credentials never reach logs or outputs.
 """
 
 from __future__ import annotations
@@ -19,142 +22,99 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
-
-from upstash_redis.asyncio import Redis
 
 from shared.settings import Settings
 from shared.store import scripts
 from shared.store.base import CacheStats, Store, StoredHistory, StoreHealth, Turn, whole_exchanges
 from shared.store.memory import MemoryStore
 from shared.store.pending import ConversationKey, PendingTurns
+from shared.store.redis_cache import RedisCache
+from shared.store.redis_call import BAD_ANSWER, Clock, Guard, RedisUnavailable, failure_kind, make_client
+from shared.store.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FORMAT = "v2"  # v1 keyed conversations by id alone; its keys are never read and expire by their TTL
-FLUSH_OTHERS_PER_JOB = 16
-_BAD_ANSWER = (ValueError, TypeError, KeyError, AttributeError)  # what a garbage answer raises when decoded
+WRITE_CONCURRENCY = 8  # conversations the write-back writes at once
+SHUTDOWN_RETRY_S = 1.0  # while draining at shutdown, a failing Redis is retried this often
 
-
-class RedisUnavailable(Exception):
-    """Any Redis failure, reduced to its kind (never its message: it may carry the URL)."""
-
-
-def _client(settings: Settings) -> Redis:
-    assert settings.upstash_redis_rest_url and settings.upstash_redis_rest_token
-    return Redis(
-        url=settings.upstash_redis_rest_url.rstrip("/"),
-        token=settings.upstash_redis_rest_token.get_secret_value(),
-        rest_encoding=None,
-        rest_retries=0,  # our own timeout and back-off decide; the SDK's 3 s retry would not fit
-        allow_telemetry=False,
-    )
+__all__ = ["RedisUnavailable", "UpstashStore"]
 
 
 class UpstashStore(Store):
     backend = "upstash"
 
-    def __init__(self, settings: Settings, client: Any = None) -> None:
+    def __init__(self, settings: Settings, client: Any = None, clock: Clock = time.monotonic) -> None:
         self.settings = settings
-        self.client = client or _client(settings)
-        self.timeout_s = settings.redis_timeout_s
-        self.retry_after_s = settings.redis_retry_after_s
+        self.client = client or make_client(settings)
+        self.guard = Guard(settings.redis_timeout_s, settings.redis_retry_after_s, clock)
         self.max_turns = settings.max_history_turns
         self.conversation_ttl_s = settings.conversation_ttl_s
-        self.cache_size = settings.enhance_cache_size
-        self.cache_ttl_s = settings.enhance_cache_ttl_s
-        p = f"{settings.redis_key_prefix}:{FORMAT}"
-        self.prefix = p
-        self.k_cache, self.k_index = f"{p}:cache:", f"{p}:cache-index"
-        self.k_hits, self.k_misses = f"{p}:stats:hits", f"{p}:stats:misses"
-        self.local = MemoryStore(self.max_turns, self.conversation_ttl_s, self.cache_size, self.cache_ttl_s)
+        self.prefix = f"{settings.redis_key_prefix}:{FORMAT}"
+        self.local = MemoryStore(
+            self.max_turns, self.conversation_ttl_s, settings.enhance_cache_size, settings.enhance_cache_ttl_s
+        )
+        self.cache = RedisCache(
+            self.client,
+            self.guard,
+            self.prefix,
+            self.local,
+            settings.enhance_cache_size,
+            settings.enhance_cache_ttl_s,
+        )
         self.pending = PendingTurns(settings.redis_max_pending_turns)
-        self.flushing: set[ConversationKey] = set()  # one write-back at a time per conversation
-        self.failure: str | None = None
-        self.retry_at = 0.0
-        self._probed = False
+        self.writeback = WriteBack(self.pending, self._write, self.guard.backoff_left, WRITE_CONCURRENCY)
 
-    # ---- the guarded call --------------------------------------------------------
-    async def _call(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """`command(*args)` under the timeout; any failure, even one raised while building the request,
-        becomes RedisUnavailable and starts the back-off."""
-        if self.failure and time.monotonic() < self.retry_at:
-            raise RedisUnavailable(self.failure)
+    @property
+    def k_cache(self) -> str:
+        return self.cache.k_cache
 
-        async def invoke() -> T:
-            return await command(*args)
+    @property
+    def failure(self) -> str | None:
+        return self.guard.failure
 
-        try:
-            result = await asyncio.wait_for(invoke(), self.timeout_s)
-        except Exception as exc:  # noqa: BLE001 - every failure kind degrades the same way
-            self._failed("timeout" if isinstance(exc, TimeoutError) else _kind(exc))
-            raise RedisUnavailable(self.failure) from None
-        self._probed = True
-        if self.failure:
-            log.info("redis is back")
-            self.failure = None
-        return result
-
-    def _failed(self, kind: str) -> None:
-        if self.failure != kind:
-            log.warning("redis unavailable (%s); serving from worker memory", kind)
-        self.failure, self.retry_at, self._probed = kind, time.monotonic() + self.retry_after_s, True
-
-    # ---- write-back --------------------------------------------------------------
     def _keys(self, key: ConversationKey) -> list[str]:
+        """The conversation's list, seen set and tombstone."""
         name = f"{quote(key[0], safe='')}:{quote(key[1], safe='')}"  # quoted: ':' in an id cannot alias
-        return [f"{self.prefix}:conv:{name}", f"{self.prefix}:seen:{name}"]
+        return [f"{self.prefix}:conv:{name}", f"{self.prefix}:seen:{name}", f"{self.prefix}:gone:{name}"]
 
-    async def _flush(self, key: ConversationKey) -> None:
-        """Write this conversation's queued turns; a flush already in flight takes new turns too."""
-        if key in self.flushing:
-            return
-        self.flushing.add(key)
-        try:
-            while batch := self.pending.peek(key):
-                args = [str(self.conversation_ttl_s), str(self.max_turns), str(2 * self.max_turns + 16)]
-                for turn in batch:
-                    args += [turn.id, repr(turn.at), json.dumps(turn.to_dict())]
-                await self._call(self.client.eval, scripts.APPEND, self._keys(key), args)
-                self.pending.remove(key, batch)
-        except RedisUnavailable:
-            pass  # kept for the next flush; the caller's answer carries the store's warning
-        finally:
-            self.flushing.discard(key)
-
-    async def _flush_all(self, first: ConversationKey | None = None) -> None:
-        """The job's own conversation, then a few others: after a long outage the backlog is spread
-        over the next jobs instead of landing on one."""
-        others = [k for k in self.pending.conversations() if k != first][:FLUSH_OTHERS_PER_JOB]
-        for key in ([first] if first else []) + others:
-            if self.failure and time.monotonic() < self.retry_at:
-                return
-            await self._flush(key)
+    async def _write(self, key: ConversationKey, batch: list[Turn]) -> None:
+        """One APPEND of a conversation's queued turns (the write-back's writer)."""
+        args = [str(self.conversation_ttl_s), str(self.max_turns), str(2 * self.max_turns + 16)]
+        for turn in batch:
+            args += [turn.id, repr(turn.at), json.dumps(turn.to_dict())]
+        await self.guard.call(self.client.eval, scripts.APPEND, self._keys(key), args)
 
     # ---- conversations -------------------------------------------------------------
     async def append_turns(self, namespace: str, conversation_id: str, turns: list[Turn]) -> None:
+        """Queue the turns and wake the write-back; the caller never waits on Redis here."""
         if self.max_turns <= 0 or not turns:
             return
-        key = (namespace, conversation_id)
         await self.local.append_turns(namespace, conversation_id, turns)
-        self.pending.add(key, turns)
-        await self._flush_all(first=key)
+        self.pending.add((namespace, conversation_id), turns)
+        self.writeback.kick()
 
     async def get_turns(self, namespace: str, conversation_id: str, limit: int) -> StoredHistory:
+        """One Redis call (the READ script), merged with this worker's queued turns of the conversation."""
         limit = min(limit, self.max_turns)
         if limit <= 0:
             return StoredHistory([])
         key = (namespace, conversation_id)
         local = await self.local.get_turns(namespace, conversation_id, limit)
+        keys = self._keys(key)
         try:
-            await self._flush_all(first=key)
-            raw = await self._call(self.client.lrange, self._keys(key)[0], -limit, -1)
+            gone_raw, raw = await self.guard.call(self.client.eval, scripts.READ, [keys[0], keys[2]], [str(-limit)])
+            gone = float(gone_raw) if gone_raw else None
             remote = _decode_turns(raw)
-        except (RedisUnavailable, *_BAD_ANSWER):
+        except (RedisUnavailable, *BAD_ANSWER):
             return local
-        turns = _merge(remote, self.pending.peek(key), limit)
+        if self.pending.total:
+            self.writeback.kick()  # Redis answers: anything queued goes now, not after the back-off
+        queued = [t for t in self.pending.peek(key) if gone is None or t.at > gone]  # deleted ones never come back
+        turns = _merge(remote, queued, limit)
         self.local.replace_turns(namespace, conversation_id, turns)  # degraded mode continues from here
         warning = None
         if len(turns) < len(local.turns):
@@ -165,66 +125,57 @@ class UpstashStore(Store):
         return StoredHistory(turns, warning)
 
     async def delete_conversation(self, namespace: str, conversation_id: str) -> bool:
+        """Delete and leave a tombstone (one script): turns from before it, queued anywhere, are never written."""
         key = (namespace, conversation_id)
         self.pending.discard(key)
         local = await self.local.delete_conversation(namespace, conversation_id)
+        args = [repr(time.time()), str(self.conversation_ttl_s)]
         try:
-            return bool(await self._call(self.client.delete, *self._keys(key))) or local
-        except (RedisUnavailable, *_BAD_ANSWER):
+            return bool(await self.guard.call(self.client.eval, scripts.DELETE, self._keys(key), args)) or local
+        except (RedisUnavailable, *BAD_ANSWER):
             return local
 
     # ---- enhancement cache ---------------------------------------------------------
     async def cache_get(self, key: str, read: Callable[[dict[str, Any]], T | None]) -> T | None:
-        keys = [self.k_cache + key, self.k_index, self.k_hits, self.k_misses]
-        try:
-            raw = await self._call(self.client.eval, scripts.CACHE_GET, keys, [str(time.time())])
-            value = json.loads(raw) if raw is not None else None
-        except (RedisUnavailable, *_BAD_ANSWER):
-            return await self.local.cache_get(key, read)
-        found = read(value) if isinstance(value, dict) else None
-        if found is None and raw is not None:  # the script counted a hit for a body nobody can use
-            with contextlib.suppress(RedisUnavailable, *_BAD_ANSWER):  # down now: off by one until it is back
-                await self._call(self.client.eval, scripts.CACHE_UNREADABLE, [self.k_hits, self.k_misses], [])
-        return found
+        return await self.cache.get(key, read)
 
     async def cache_put(self, key: str, value: dict[str, Any]) -> None:
-        if self.cache_size <= 0:
-            return
-        args = [json.dumps(value), str(int(self.cache_ttl_s)), str(time.time()), str(self.cache_size)]
-        try:
-            await self._call(self.client.eval, scripts.CACHE_PUT, [self.k_cache + key, self.k_index], args)
-        except (RedisUnavailable, *_BAD_ANSWER):
-            await self.local.cache_put(key, value)
+        await self.cache.put(key, value)
 
     async def cache_clear(self) -> int:
-        local = await self.local.cache_clear()
-        try:
-            return int(await self._call(self.client.eval, scripts.CACHE_CLEAR, [self.k_index], []))
-        except (RedisUnavailable, *_BAD_ANSWER):
-            return local
+        return await self.cache.clear()
 
     async def cache_stats(self) -> CacheStats:
-        async def counts() -> Any:
-            tx = self.client.pipeline()
-            tx.zcard(self.k_index)
-            tx.get(self.k_hits)
-            tx.get(self.k_misses)
-            return await tx.exec()
+        return await self.cache.stats()
 
-        try:
-            size, hits, misses = await self._call(counts)
-            return CacheStats(int(size or 0), int(hits or 0), int(misses or 0))
-        except (RedisUnavailable, *_BAD_ANSWER):
-            return await self.local.cache_stats()
+    # ---- shutdown ------------------------------------------------------------------
+    async def close(self, grace_s: float) -> int:
+        """Write every queued turn within `grace_s` (retrying a failing Redis every second meanwhile);
+        log what could not be written (counts only). Returns the turns left unwritten."""
+        self.guard.retry_after_s = min(self.guard.retry_after_s, SHUTDOWN_RETRY_S)
+        self.guard.retry_at = min(self.guard.retry_at, self.guard.clock() + SHUTDOWN_RETRY_S)
+        queued, conversations = self.pending.total, len(self.pending.conversations())
+        left = await self.writeback.drain(grace_s)
+        if left:
+            log.error(
+                "shutdown: %d of %d queued turns (%d conversations) could not be written to the shared store (%s)",
+                left,
+                queued,
+                len(self.pending.conversations()),
+                self.guard.failure or "grace period over",
+            )
+        elif queued:
+            log.info("shutdown: wrote %d queued turns of %d conversations", queued, conversations)
+        return left
 
     # ---- health ----------------------------------------------------------------------
     @property
     def probed(self) -> bool:
-        return self._probed
+        return self.guard.probed
 
     async def probe(self) -> None:
-        with contextlib.suppress(RedisUnavailable):  # a failure is recorded by _call and shown by health()
-            await self._call(self.client.ping)
+        with contextlib.suppress(RedisUnavailable):  # recorded by the guard and shown by health()
+            await self.guard.call(self.client.ping)
 
     def check_at_start(self) -> None:
         try:
@@ -234,23 +185,23 @@ class UpstashStore(Store):
             pass
 
         async def ping_once() -> None:
-            client = _client(self.settings)  # its own connections: they belong to this short-lived loop
+            client = make_client(self.settings)  # its own connections: they belong to this short-lived loop
             try:
-                await asyncio.wait_for(client.ping(), self.timeout_s)
+                await asyncio.wait_for(client.ping(), self.guard.timeout_s)
             finally:
                 await client.close()
 
         try:
             asyncio.run(ping_once())
-            self._probed = True
+            self.guard.probed = True
         except Exception as exc:  # noqa: BLE001 - reported by health, never raised
-            self._failed("timeout" if isinstance(exc, TimeoutError) else _kind(exc))
+            self.guard.failed("timeout" if isinstance(exc, TimeoutError) else failure_kind(exc))
 
     def health(self) -> StoreHealth:
         pending = self.pending.total
         warning = None
-        if self.failure:
-            warning = f"shared state unavailable ({self.failure}); serving from worker memory"
+        if self.guard.failure:
+            warning = f"shared state unavailable ({self.guard.failure}); serving from worker memory"
             if pending:
                 warning += f", {pending} turns to write back"
         if self.pending.dropped:
@@ -259,12 +210,12 @@ class UpstashStore(Store):
         return StoreHealth(
             backend=self.backend,
             shared=True,
-            ok=self.failure is None,
+            ok=self.guard.failure is None,
             warning=warning,
             details={
                 "pending_turns": pending,
                 "pending_dropped_turns": self.pending.dropped,
-                "checked": self._probed,
+                "checked": self.guard.probed,
             },
         )
 
@@ -279,7 +230,7 @@ def _decode_turns(raw: Any) -> list[Turn]:
     for item in raw:
         try:
             turns.append(Turn.from_dict(json.loads(item)))
-        except _BAD_ANSWER:
+        except BAD_ANSWER:
             continue
     return turns
 
@@ -290,14 +241,3 @@ def _merge(remote: list[Turn], pending: list[Turn], limit: int) -> list[Turn]:
     merged = remote + [t for t in pending if t.id not in seen]
     merged.sort(key=lambda t: t.at)  # stable: a question stays before its answer (same time)
     return whole_exchanges(merged, limit)
-
-
-def _kind(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "unauthorized" in text or "401" in text or "invalid token" in text:
-        return "unauthorized"
-    if "rate" in text and "limit" in text:
-        return "rate_limited"
-    if isinstance(exc, (ValueError, TypeError, KeyError)):
-        return "bad_response"
-    return type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from shared.store import MemoryStore, Turn, conversation_namespace
@@ -89,9 +90,11 @@ class _Unreachable:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.called = asyncio.Event()
 
     def _fail(self, *_: Any) -> Any:
         self.calls += 1
+        self.called.set()
 
         async def refused() -> None:
             raise ConnectionRefusedError("refused")
@@ -105,8 +108,7 @@ def _upstash(client: Any, **overrides: Any) -> UpstashStore:
     settings = make_settings(
         upstash_redis_rest_url="http://127.0.0.1:1",
         upstash_redis_rest_token="unreachable-token",
-        redis_retry_after_s=0,
-        **overrides,
+        **{"redis_retry_after_s": 0, **overrides},
     )
     return UpstashStore(settings, client=client)
 
@@ -119,11 +121,13 @@ def test_max_history_turns_zero_never_writes_to_redis() -> None:
 
 
 def test_the_write_back_queue_is_bounded_and_counts_what_it_drops() -> None:
-    store = _upstash(_Unreachable(), redis_max_pending_turns=4)
+    client = _Unreachable()
+    store = _upstash(client, redis_max_pending_turns=4)
 
     async def scenario() -> None:
         for i in range(3):
             await store.append_turns("default", f"c{i}", _exchange(i))
+        await client.called.wait()  # the write-back tried (in the background) and failed
 
     asyncio.run(scenario())
     health = store.health()
@@ -151,3 +155,82 @@ def test_health_probes_the_store_before_reporting_it() -> None:
     worker = Worker(settings, FakeEngine(), UpstashStore(settings, client=client))
     health = run(worker, {"action": "health"})  # the first job: nothing has touched the store yet
     assert health["status"] == "degraded" and health["store"]["ok"] is False and health["store"]["checked"] is True
+
+
+REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
+
+
+class _SlowWrites:
+    """Reads answer at once (READ script: no tombstone, no turns); writes wait on a gate the test holds.
+    Records which request made each call (the write-back runs in a context of its own)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.callers: list[str | None] = []
+        self.writes = 0
+
+    async def eval(self, script: str, keys: list[str], args: list[str]) -> Any:
+        self.callers.append(REQUEST.get())
+        if "LRANGE" in script:
+            return ["", []]
+        self.writes += 1
+        await self.gate.wait()
+        return 1
+
+
+def test_a_request_waits_on_one_read_never_on_the_backlog() -> None:
+    client = _SlowWrites()
+    store = _upstash(client, redis_timeout_s=30)
+
+    async def scenario() -> tuple[int, int, list[str]]:
+        for i in range(16):  # another conversation's backlog, its writes stuck in flight
+            await store.append_turns("default", f"other-{i}", _exchange(i))
+        REQUEST.set("mine")
+        held = await store.get_turns("default", "mine", 10)
+        await store.append_turns("default", "mine", _exchange(99))
+        mine = client.callers.count("mine")
+        client.gate.set()
+        assert await store.writeback.drain(30) == 0
+        return mine, client.writes, _contents(held.turns)
+
+    mine, writes, held = asyncio.run(scenario())
+    assert mine == 1 and held == []  # its own read only: no write, nobody else's backlog
+    assert writes == 17 and store.pending.total == 0  # everything written in the background
+
+
+class _DownThenUp:
+    """Refuses the first `failures` calls, then answers every write."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.writes = 0
+
+    async def eval(self, *_: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("refused")
+        self.writes += 1
+        return 1
+
+
+def test_the_write_back_retries_by_itself_when_the_store_returns() -> None:
+    client = _DownThenUp(failures=3)
+    store = _upstash(client, redis_retry_after_s=0.01)
+
+    async def scenario() -> int:
+        await store.append_turns("default", "c", _exchange(1))  # the only request
+        return await store.writeback.drain(60)  # waits for the queue to empty; sends nothing itself
+
+    assert asyncio.run(scenario()) == 0 and client.writes == 1 and client.failures == 0
+
+
+def test_shutdown_reports_what_it_could_not_write(caplog: Any) -> None:
+    store = _upstash(_Unreachable(), redis_retry_after_s=0.01)
+
+    async def scenario() -> int:
+        await store.append_turns("default", "c", _exchange(1))
+        return await store.close(0.2)
+
+    assert asyncio.run(scenario()) == 2 and store.pending.total == 2
+    assert "2 of 2 queued turns (1 conversations) could not be written" in caplog.text
+    assert "q1" not in caplog.text  # counts, never text

@@ -1,0 +1,138 @@
+"""SIGTERM: stop taking jobs, let running ones finish (or cancel them), write queued turns back.
+
+RunPod scales a worker down with SIGTERM, then SIGKILL after its grace period. Turns that wait
+for the shared store live only in this process, so the shutdown path gives them the rest of
+SHUTDOWN_GRACE_S (counted from the signal; default 20 s, below RunPod's grace) and logs what it
+could not write (counts, never text). Three ways the worker runs, one hook each:
+
+- queue mode (the RunPod SDK's JobScaler, runpod==1.10.0): its SIGTERM handler stops the job
+  loop; `hook_job_scaler` also ends its long-polls at once (they would hold the exit up to 90 s),
+  gives running jobs up to half the time left, cancels the rest, then flushes the store;
+- the SDK's local API (`--rp_serve_api`, uvicorn) and HTTP mode (handler/http/server.py): uvicorn
+  stops accepting and waits for requests in flight; the app's lifespan shutdown then flushes
+  (`flush_on_lifespan_shutdown`).
+
+The SDK exposes no shutdown hook, so its two classes get one method each, wrapped in place
+(tests/unit/test_shutdown.py holds them to the pinned SDK).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from handler.app import Worker
+
+log = logging.getLogger("handler")
+
+
+class Grace:
+    """The shutdown's time budget, counted from the first signal (or from the first use, without one)."""
+
+    def __init__(self, grace_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s = grace_s
+        self.clock = clock
+        self.since: float | None = None
+
+    def start(self) -> None:
+        if self.since is None:
+            self.since = self.clock()
+
+    def left(self) -> float:
+        self.start()
+        assert self.since is not None
+        return max(0.0, self.grace_s - (self.clock() - self.since))
+
+
+def flush_on_lifespan_shutdown(app: Any, worker: Worker, grace: Grace) -> None:
+    """After the app's own lifespan ends (uvicorn has stopped taking requests), write queued turns back."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            yield state
+        await worker.shutdown(grace.left())
+
+    app.router.lifespan_context = lifespan
+
+
+def _sdk_class(cls: type, module: str) -> Any:
+    """The SDK's own class, even where a subclass of ours has already taken its name."""
+    return next(c for c in cls.__mro__ if c.__module__ == module)
+
+
+def hook_local_api(worker: Worker, grace: Grace) -> None:
+    """The SDK's local API (`--rp_serve_api`): its FastAPI app flushes on uvicorn's shutdown."""
+    from runpod.serverless.modules import rp_fastapi
+
+    sdk = _sdk_class(rp_fastapi.WorkerAPI, "runpod.serverless.modules.rp_fastapi")
+    start_uvicorn = sdk.start_uvicorn
+    if getattr(start_uvicorn, "_flushes", False):
+        return
+
+    def start(self: Any, *args: Any, **kwargs: Any) -> None:
+        flush_on_lifespan_shutdown(self.rp_app, worker, grace)
+        start_uvicorn(self, *args, **kwargs)
+
+    start._flushes = True  # type: ignore[attr-defined]
+    sdk.start_uvicorn = start
+
+
+def hook_job_scaler(worker: Worker, grace: Grace) -> None:
+    """Queue mode: after the SDK's SIGTERM handler, end the job loop at once, drain jobs, flush the store."""
+    from runpod.serverless.modules import rp_scale
+
+    sdk = _sdk_class(rp_scale.JobScaler, "runpod.serverless.modules.rp_scale")
+    sdk_run, sdk_handle_shutdown = sdk.run, sdk.handle_shutdown
+    if getattr(sdk_run, "_flushes", False):
+        return
+
+    def handle_shutdown(self: Any, signum: int, frame: Any) -> None:
+        grace.start()
+        sdk_handle_shutdown(self, signum, frame)  # the SDK's loops stop taking jobs
+        stopping = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping[0].call_soon_threadsafe(stopping[1].set)
+
+    async def run(self: Any) -> None:
+        stop = asyncio.Event()
+        self._stopping = (asyncio.get_running_loop(), stop)
+        loops = asyncio.create_task(sdk_run(self))
+        signalled = asyncio.create_task(stop.wait())
+        await asyncio.wait({loops, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        if not loops.done():  # signalled: end the long-polls now; running jobs are tasks of their own
+            loops.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loops
+        await finish_jobs(list(self.jobs_tasks.values()), grace.left() / 2)
+        await worker.shutdown(grace.left())
+
+    run._flushes = True  # type: ignore[attr-defined]
+    sdk.run = run
+    sdk.handle_shutdown = handle_shutdown
+
+
+def hook_sdk(worker: Worker, grace: Grace) -> None:
+    """Queue mode and the local API: both flush on SIGTERM."""
+    hook_job_scaler(worker, grace)
+    hook_local_api(worker, grace)
+
+
+async def finish_jobs(tasks: list[asyncio.Task[Any]], within_s: float) -> None:
+    """Let running jobs finish within `within_s`; cancel (and log) those still running then."""
+    running = [t for t in tasks if not t.done()]
+    if not running:
+        return
+    _, late = await asyncio.wait(running, timeout=within_s) if within_s > 0 else (set(), set(running))
+    if late:
+        log.warning("shutdown: cancelling %d job(s) still running after %.1fs", len(late), within_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
