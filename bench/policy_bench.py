@@ -83,7 +83,9 @@ def judge_cost() -> dict[str, float]:
     engine.load()
     judge = build_judge(settings, engine)
     assert judge is not None
-    text = ["describe the nude model on the sofa", SYSTEM]
+    from shared.policy import JudgeInput
+
+    text = JudgeInput("describe the nude model on the sofa", SYSTEM)
     asyncio.run(judge.score(text))  # warm-up
     samples = timed(lambda: asyncio.run(judge.score(text)), rounds=10)
     engine.unload()

@@ -48,7 +48,7 @@ def build_judge(settings: Settings, engine: Engine) -> ModelJudge | None:
     async def ask(messages: list[tuple[str, str]]) -> float:
         return await engine.judge([Message(role, content) for role, content in messages])  # type: ignore[arg-type]
 
-    return ModelJudge.of(ask, settings.policy_dir)
+    return ModelJudge.of(ask, engine.count_tokens, settings.policy_dir)
 
 
 def build_engine(settings: Settings) -> Engine:

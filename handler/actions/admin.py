@@ -42,6 +42,7 @@ async def health(ctx: WorkerContext, payload: dict[str, Any]) -> dict[str, Any]:
         "jobs_served": ctx.stats.jobs_served,
         "jobs_failed": ctx.stats.jobs_failed,
         "adult_content_enabled": ctx.policy.adult_enabled,
+        "policy_judge": asdict(ctx.policy.judge_stats()),  # unavailable answers; refusals because of them
         "state_shared": store.shared,
         "store": {"backend": store.backend, "shared": store.shared, "ok": store.ok, **store.details},
         "warnings": warnings,

@@ -14,7 +14,7 @@ from shared.chat.prompts import SystemPrompts
 from shared.chat.stream_guard import StreamGuard, close_stream
 from shared.engine import Engine, Generation, GenerationParams, Message
 from shared.errors import AdultContentDisabled, InvalidInput, check_length
-from shared.policy import ContentPolicy
+from shared.policy import ContentPolicy, JudgeInput
 from shared.schemas.chat import ChatRequest
 from shared.settings import Settings
 from shared.store import Store, Turn, conversation_namespace
@@ -101,7 +101,9 @@ class ChatService:
         if explicit and not self.policy.adult_enabled:
             raise AdultContentDisabled("adult content is not enabled on this worker", field="unrestricted")
         adult_mode = self.policy.adult_enabled and (explicit or found.adult_detected)
-        await self.policy.confirm(texts, found, action="chat", adult_mode=adult_mode)
+        # The judge reads the message whole and first, then the system prompt, then the newest turns.
+        shown = JudgeInput(request.message, request.system_prompt or "", [m.content for m in history])
+        await self.policy.confirm(shown, found, action="chat", adult_mode=adult_mode)
         system = request.system_prompt  # a caller's prompt is used verbatim, always
         if system is None:
             system = self.prompts.default_for(request.context_type, adult_mode, found.adult_detected)

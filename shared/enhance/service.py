@@ -24,7 +24,7 @@ from shared.enhance.status import EnhanceStatus, JobTypeFacts
 from shared.enhance.text import REFUSALS, clean_model_output, content_words, latin_ratio, missing_words
 from shared.enhance.tokens import count_for
 from shared.errors import ContextOverflow, EngineError, InvalidInput, check_length
-from shared.policy import ContentPolicy
+from shared.policy import ContentPolicy, JudgeInput
 from shared.schemas.enhance import EnhanceRequest
 from shared.settings import Settings
 from shared.store import Store
@@ -63,7 +63,8 @@ class EnhanceService:
         mine = self.policy.assess([req.prompt])
         adult = mine.sexual or mine.adult_detected
         adult_mode = adult and self.policy.adult_enabled
-        await self.policy.confirm(policy_texts, found, action="enhance", adult_mode=adult_mode)
+        shown = JudgeInput(req.prompt, req.system_prompt or "", [context_text])  # the prompt whole and first
+        await self.policy.confirm(shown, found, action="enhance", adult_mode=adult_mode)
         key = self.cache_key(req, profile, adult_mode)
         if self.settings.enhance_cache_size > 0:
             # An entry this version cannot read back (damaged, another format) is a miss, in the store's

@@ -22,7 +22,7 @@ from shared.errors import PolicyViolation
 from shared.policy import normalize
 from shared.policy.ages import AgeRules, age_patterns
 from shared.policy.contact import ContactRule
-from shared.policy.judge import ModelJudge
+from shared.policy.judge import JudgeInput, JudgeStats, ModelJudge
 from shared.policy.lexicon import DATA_DIR, Lexicon, Scan, fold, read_json, read_list
 from shared.policy.reader import Reader
 from shared.policy.safety_question import SafetyQuestions
@@ -260,13 +260,34 @@ class ContentPolicy:
             self._refuse(action, stage, f"minor={found.minor} protected={found.protected}")
         return found
 
-    async def confirm(self, texts: Sequence[str], found: Assessment, action: str, adult_mode: bool = False) -> None:
-        """The judge layer, after the rules passed: asked only when something is sexual or adult."""
-        if self.judge is None or not (found.sexual or found.adult_indicators or found.adult_detected or adult_mode):
+    async def confirm(self, request: JudgeInput, found: Assessment, action: str, adult_mode: bool = False) -> None:
+        """The judge layer, after the rules passed: asked only when something is sexual or adult (or a
+        child-safety question was let through). When it cannot answer, a request with a minor or youth
+        signal is refused (fail closed, counted in health); any other keeps the rules' decision."""
+        judge = self.judge
+        asked = found.sexual or found.adult_indicators or found.adult_detected or adult_mode or found.safety_question
+        if judge is None or not asked:
             return
-        score = await self.judge.score(texts)
-        if score is not None and score >= self.judge.threshold:
+        score = await judge.score(request)
+        if score is None:
+            if self._youth(request, found):
+                judge.counts.refused_unavailable += 1
+                self._refuse(action, "judge_unavailable", "minor or youth signal, judge had no answer")
+            log.warning(
+                "policy judge unavailable: action=%s, no minor or youth signal, the rules' decision stands", action
+            )
+        elif score >= judge.threshold:
             self._refuse(action, "judge", f"score={score:.2f}")
+
+    def _youth(self, request: JudgeInput, found: Assessment) -> bool:
+        """A minor signal, or an age-lowering word ('young', 'petite'), anywhere in the request."""
+        texts = [request.message, request.system, *request.turns]
+        return found.minor or any(
+            t and (self._findings(t).minor or self.age_lowering.find(self._scan(t))) for t in texts
+        )
+
+    def judge_stats(self) -> JudgeStats:
+        return self.judge.stats() if self.judge is not None else JudgeStats()
 
     @staticmethod
     def _refuse(action: str, stage: str, detail: str) -> None:

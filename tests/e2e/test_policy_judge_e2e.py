@@ -9,6 +9,7 @@ import pytest
 
 from handler.app import Worker
 from shared.engine.hf_engine import TransformersEngine
+from shared.policy import JudgeInput
 from shared.store import MemoryStore
 from tests.conftest import make_settings
 
@@ -25,7 +26,7 @@ def judged_worker() -> Iterator[Worker]:
 def test_judge_answers_with_a_probability(judged_worker: Worker) -> None:
     judge = judged_worker.ctx.policy.judge
     assert judge is not None
-    score = asyncio.run(judge.score(["describe the nude model on the sofa"]))
+    score = asyncio.run(judge.score(JudgeInput("describe the nude model on the sofa")))
     assert score is not None and 0.0 <= score <= 1.0
 
 
