@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -52,12 +51,13 @@ def test_conversation_memory_across_jobs(api: LocalApi) -> None:
     assert second["usage"]["prompt_tokens"] > first["usage"]["prompt_tokens"] + first["usage"]["completion_tokens"]
 
 
-def test_warmup_twice_second_is_fast(api: LocalApi) -> None:
+def test_warmup_twice_second_does_no_work(api: LocalApi) -> None:
+    """The second warmup neither loads nor generates (both figures exactly 0: their steps were
+    skipped); how fast that is belongs in bench/, not in a bound a loaded CI machine can miss."""
     first = api.output({"action": "warmup"})
     second = api.output({"action": "warmup"})
     assert first["model_loaded"] and second["model_loaded"] and second["warm"] is True
-    assert second["warmup_generation_time"] == 0.0
-    assert second["total_time"] < 0.05
+    assert second["load_time"] == 0.0 and second["warmup_generation_time"] == 0.0
 
 
 BAD = [
@@ -112,8 +112,9 @@ def test_enhance_through_the_real_model(api: LocalApi) -> None:
     assert "a lighthouse on a cliff at dusk" in out["enhanced_prompt"]
     assert count_sdxl(out["enhanced_prompt"]).used <= 75
     again = api.output({"action": "enhance", "prompt": "a lighthouse on a cliff at dusk", "seed": 1})
-    if out["enhancement_source"] != "rule_based":
-        assert again["cache_hit"] is True and again["enhanced_prompt"] == out["enhanced_prompt"]
+    # a model draft is cached; a rule-based fallback is not (the model gets another try)
+    assert again["cache_hit"] is (out["enhancement_source"] != "rule_based")
+    assert again["enhanced_prompt"] == out["enhanced_prompt"] or not again["cache_hit"]
 
 
 def _test_input(payload: Any) -> subprocess.CompletedProcess[str]:
@@ -122,11 +123,9 @@ def _test_input(payload: Any) -> subprocess.CompletedProcess[str]:
 
 
 def test_test_input_runs_one_job_and_exits() -> None:
-    started = time.time()
-    done = _test_input({"action": "chat", "message": "Say hello.", "max_tokens": 8})
+    done = _test_input({"action": "chat", "message": "Say hello.", "max_tokens": 8})  # exits, or times out and fails
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "completed successfully" in done.stdout + done.stderr
-    assert time.time() - started < 240
 
 
 def test_test_input_non_object_input_fails_with_code() -> None:
