@@ -7,9 +7,11 @@ the `Upstash-Encoding: base64` response encoding. Run:
     python -m infra.local.bridge --port 8079 --redis-url redis://127.0.0.1:6379/0 --token dev-bridge-token-local
 
 then set UPSTASH_REDIS_REST_URL=http://127.0.0.1:8079 and UPSTASH_REDIS_REST_TOKEN=dev-bridge-token-local.
-`--delay-ms` adds latency to every request (to test slow-Redis behaviour); tests change it while
-the bridge runs with `POST /_bridge/delay {"ms": N}` (same token). The delay comes before Redis
-runs the command, so a client that gives up waiting still has its write land later.
+`--delay-ms` adds latency to every request (a test stand-in for a slow Redis: e.g. 1500 for
+"answers in 1.5 s per call"); tests change it while the bridge runs with `POST /_bridge/delay
+{"ms": N}` (same token). The delay comes before Redis runs the command, so a client that gives up
+waiting still has its write land later. `GET /_bridge/stats` counts the commands received and
+those waiting in the delay or running now, so a test can act while a write is in flight.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Bridge:
         self.redis = aioredis.from_url(redis_url, decode_responses=False)
         self.token = token
         self.delay_s = delay_ms / 1000
+        self.received = 0
+        self.in_flight = 0
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -50,7 +54,11 @@ class Bridge:
         app.router.add_post("/pipeline", self.pipeline)
         app.router.add_post("/multi-exec", self.multi_exec)
         app.router.add_post("/_bridge/delay", self.set_delay)
+        app.router.add_get("/_bridge/stats", self.stats)
         return app
+
+    async def stats(self, _: web.Request) -> web.Response:
+        return web.json_response({"received": self.received, "in_flight": self.in_flight})
 
     async def set_delay(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read())
@@ -62,10 +70,17 @@ class Bridge:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return web.json_response({"error": "Unauthorized"}, status=401)
-        if self.delay_s:
-            await request.read()  # the body first: a client that gives up waiting still has its command run
-            await asyncio.sleep(self.delay_s)
-        return await handler(request)
+        if request.path.startswith("/_bridge/"):
+            return await handler(request)
+        self.received += 1
+        self.in_flight += 1
+        try:
+            if self.delay_s:
+                await request.read()  # the body first: a client that gives up waiting still has its command run
+                await asyncio.sleep(self.delay_s)
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     @staticmethod
     async def _commands(request: web.Request, nested: bool) -> list[Any]:

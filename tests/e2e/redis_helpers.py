@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +93,22 @@ class Bridge:
         headers = {"Authorization": f"Bearer {self.token}"}
         requests.post(f"{self.url}/_bridge/delay", json={"ms": ms}, headers=headers, timeout=5).raise_for_status()
 
+    def stats(self) -> dict[str, int]:
+        """Commands received so far, and those in the delay or running now."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return dict(requests.get(f"{self.url}/_bridge/stats", headers=headers, timeout=5).json())
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll `condition` (cheap, no I/O of the loop under test) until it holds; a generous deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        await asyncio.sleep(0.02)

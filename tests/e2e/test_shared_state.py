@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 import uuid
@@ -16,9 +17,12 @@ import pytest
 
 from handler.app import Worker
 from shared.settings import load_settings
+from shared.store import Turn
+from shared.store.redis_call import make_client
 from shared.store.upstash import UpstashStore
 from tests.e2e.conftest import ADMIN, LocalApi
-from tests.e2e.redis_helpers import Bridge, RedisServer
+from tests.e2e.redis_helpers import Bridge, RedisServer, until
+from tests.fakes.clock import FakeClock
 from tests.fakes.engine import FakeEngine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -93,7 +97,35 @@ def test_fifty_turns_from_two_workers_at_once(two_workers: tuple[LocalApi, Local
 
 
 # ---- faults, in-process workers on the real SDK and bridge ------------------------------
-def _worker(bridge_url: str, token: str, prefix: str | None = None, **extra: Any) -> tuple[Worker, FakeEngine]:
+REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
+
+
+class _Counting:
+    """The real SDK client, recording which request (REQUEST) made each call; the write-back runs in
+    a context of its own, so its calls count as None."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[tuple[str | None, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.client, name)
+        if name not in ("eval", "lrange", "delete", "ping"):
+            return target
+
+        async def call(*args: Any) -> Any:
+            self.calls.append((REQUEST.get(), name))
+            return await target(*args)
+
+        return call
+
+    def of(self, request: str) -> list[str]:
+        return [name for who, name in self.calls if who == request]
+
+
+def _worker(
+    bridge_url: str, token: str, prefix: str | None = None, clock: FakeClock | None = None, **extra: Any
+) -> tuple[Worker, FakeEngine]:
     settings = load_settings(
         upstash_redis_rest_url=bridge_url,
         upstash_redis_rest_token=token,
@@ -102,7 +134,19 @@ def _worker(bridge_url: str, token: str, prefix: str | None = None, **extra: Any
         **extra,
     )
     engine = FakeEngine(default=GOOD_TAGS)
-    return Worker(settings, engine), engine
+    store = UpstashStore(settings, client=_Counting(make_client(settings)), clock=clock or time.monotonic)
+    return Worker(settings, engine, store), engine
+
+
+def _store(worker: Worker) -> UpstashStore:
+    store = worker.ctx.store
+    assert isinstance(store, UpstashStore)
+    return store
+
+
+async def _written(*workers: Worker) -> None:
+    """Until every worker's write-back queue is empty (the write-back runs by itself)."""
+    await until(lambda: all(_store(w).pending.total == 0 for w in workers), what="write-back done")
 
 
 def _run(worker: Worker, payload: dict[str, Any]) -> dict[str, Any]:
@@ -112,28 +156,38 @@ def _run(worker: Worker, payload: dict[str, Any]) -> dict[str, Any]:
 def test_redis_stopped_mid_run_then_written_back(tmp_path: Path) -> None:
     server = RedisServer()
     bridge = Bridge(server.url, TOKEN, tmp_path / "b.log")
+    clock = FakeClock()
     try:
-        worker, _ = _worker(bridge.url, TOKEN, redis_timeout_s=1.0, redis_retry_after_s=0.5)
+        worker, _ = _worker(bridge.url, TOKEN, clock=clock, redis_timeout_s=1.0, redis_retry_after_s=5.0)
         chat = {"action": "chat", "conversation_id": "outage"}
-        assert "warnings" not in _run(worker, {**chat, "message": "before"})
-        server.stop()
-        during = _run(worker, {**chat, "message": "during"})
-        assert during["success"] and "shared state unavailable" in " ".join(during["warnings"])
-        assert during["history_turns_used"] == 2  # served from worker memory
-        enhanced = _run(worker, {"action": "enhance", "prompt": "castle"})
-        assert enhanced["success"] and "shared state unavailable" in enhanced["warning"]
-        health = _run(worker, {"action": "health"})
-        assert health["status"] == "degraded" and health["store"]["pending_turns"] == 2
-        assert _run(worker, {"action": "enhancement_info"})["cache_shared"] is False  # not while degraded
-        server = RedisServer(port=server.port)  # Redis returns empty (it keeps nothing on disk): "before" is lost
-        time.sleep(0.6)
-        after = _run(worker, {**chat, "message": "after"})
-        assert after["warnings"] == [
-            "the shared store holds 2 fewer turns of this conversation than this worker had (Redis lost data, "
-            "or the conversation was deleted); serving the shared store's"
-        ]
-        assert after["history_turns_used"] == 2  # the written-back "during" exchange
-        assert _run(worker, {"action": "health"})["store"]["pending_turns"] == 0
+
+        async def scenario() -> UpstashStore:
+            nonlocal server
+            assert "warnings" not in await worker.handle({"input": {**chat, "message": "before"}})
+            await _written(worker)
+            server.stop()
+            during = await worker.handle({"input": {**chat, "message": "during"}})
+            assert during["success"] and "shared state unavailable" in " ".join(during["warnings"])
+            assert during["history_turns_used"] == 2  # served from worker memory
+            enhanced = await worker.handle({"input": {"action": "enhance", "prompt": "castle"}})
+            assert enhanced["success"] and "shared state unavailable" in enhanced["warning"]
+            health = await worker.handle({"input": {"action": "health"}})
+            assert health["status"] == "degraded" and health["store"]["pending_turns"] == 2  # the clock stands
+            info = await worker.handle({"input": {"action": "enhancement_info"}})
+            assert info["cache_shared"] is False  # not while degraded
+            server = RedisServer(port=server.port)  # Redis returns empty (nothing on disk): "before" is lost
+            clock.advance(5.0)  # the back-off is over: the write-back retries on its own
+            await _written(worker)
+            after = await worker.handle({"input": {**chat, "message": "after"}})
+            assert after["warnings"] == [
+                "the shared store holds 2 fewer turns of this conversation than this worker had (Redis lost "
+                "data, or the conversation was deleted); serving the shared store's"
+            ]
+            assert after["history_turns_used"] == 2  # the written-back "during" exchange
+            await _written(worker)
+            return _store(worker)
+
+        assert asyncio.run(scenario()).health().details["pending_turns"] == 0
         assert _stored_users(bridge, worker.ctx.settings.redis_key_prefix, "outage") == ["during", "after"]
     finally:
         bridge.stop()
@@ -155,11 +209,52 @@ def test_wrong_token_jobs_succeed_with_warnings(bridge: Bridge) -> None:
 def test_slow_redis_never_hangs_past_the_timeout(tmp_path: Path) -> None:
     slow = Bridge("redis://127.0.0.1:6379/0", TOKEN, tmp_path / "slow.log", delay_ms=3000)
     try:
-        worker, _ = _worker(slow.url, TOKEN, redis_timeout_s=0.3)
-        started = time.perf_counter()
-        out = _run(worker, {"action": "enhance", "prompt": "castle"})
+        clock = FakeClock()
+        worker, _ = _worker(slow.url, TOKEN, clock=clock, redis_timeout_s=0.3, redis_retry_after_s=5.0)
+        assert _store(worker).failure == "timeout"  # the start-up probe already timed out
+        clock.advance(5.0)  # its back-off is over
+
+        async def scenario() -> dict[str, Any]:
+            REQUEST.set("enhance")
+            return await worker.handle({"input": {"action": "enhance", "prompt": "castle"}})
+
+        out = asyncio.run(scenario())
         assert out["success"] and "timeout" in out["warning"]
-        assert time.perf_counter() - started < 2.0  # one timed-out call, then the back-off skips Redis
+        client = _store(worker).client
+        assert isinstance(client, _Counting)
+        assert client.of("enhance") == ["eval"]  # one timed-out cache read; the back-off skips the cache write
+    finally:
+        slow.stop()
+
+
+def test_slow_redis_adds_one_call_to_a_chat(tmp_path: Path) -> None:
+    """Redis answering in 1.5 s per call, 16 other conversations queued: the chat makes one call (its read)."""
+    slow = Bridge("redis://127.0.0.1:6379/0", TOKEN, tmp_path / "slow.log", delay_ms=1500)
+    prefix = f"slow-{uuid.uuid4().hex[:8]}"
+    try:
+        worker, _ = _worker(slow.url, TOKEN, prefix, redis_timeout_s=5.0)
+        store = _store(worker)
+
+        async def scenario() -> dict[str, Any]:
+            for i in range(16):  # the backlog, written in the background meanwhile
+                await store.append_turns(
+                    "default", f"other-{i}", [Turn("user", f"o{i}", 1.0), Turn("assistant", "r", 1.0)]
+                )
+            ctx = contextvars.copy_context()
+            ctx.run(REQUEST.set, "chat")
+            chat = {"action": "chat", "conversation_id": "mine", "message": "hello", "max_tokens": 2}
+            out = await asyncio.create_task(worker.handle({"input": chat}), context=ctx)
+            await _written(worker)
+            return out
+
+        out = asyncio.run(scenario())
+        assert out["success"] and "warnings" not in out
+        client = store.client
+        assert isinstance(client, _Counting)
+        assert client.of("chat") == ["eval"]  # the READ script; its write and the backlog's went in the background
+        assert len(client.of(None)) >= 17  # the write-back wrote all 17 conversations
+        assert _raw_users(slow, prefix, "mine") == ["hello"]
+        assert all(_raw_users(slow, prefix, f"other-{i}") == [f"o{i}"] for i in range(16))
     finally:
         slow.stop()
 
@@ -222,19 +317,23 @@ def test_write_back_after_recovery_races_neither_into_duplicates_nor_errors(tmp_
     server = RedisServer(data_dir=tmp_path)
     bridge = Bridge(server.url, TOKEN, tmp_path / "b.log")
     prefix = f"race-{uuid.uuid4().hex[:8]}"
+    clock = FakeClock()
     try:
-        worker, _ = _worker(bridge.url, TOKEN, prefix, redis_timeout_s=1.0, redis_retry_after_s=0.3)
+        worker, _ = _worker(bridge.url, TOKEN, prefix, clock, redis_timeout_s=1.0, redis_retry_after_s=5.0)
         chat = {"action": "chat", "conversation_id": "r", "max_tokens": 2}
 
         async def scenario() -> list[dict[str, Any]]:
             assert "warnings" not in await worker.handle({"input": {**chat, "message": "before"}})
+            await _written(worker)
             server.stop()
             for text in ("during-1", "during-2"):
                 assert (await worker.handle({"input": {**chat, "message": text}}))["success"]
             server.restart()
-            await asyncio.sleep(0.4)  # past the back-off: the next calls reach Redis again
+            clock.advance(5.0)  # past the back-off: the next calls reach Redis again
             jobs = [worker.handle({"input": {**chat, "message": f"after-{i}"}}) for i in range(6)]
-            return list(await asyncio.gather(*jobs))
+            outs = list(await asyncio.gather(*jobs))
+            await _written(worker)
+            return outs
 
         outs = asyncio.run(scenario())
         assert [o.get("error_code") for o in outs] == [None] * 6
@@ -276,7 +375,9 @@ def test_two_users_with_one_conversation_id_see_only_their_own_turns(two_workers
 
 def test_a_write_that_timed_out_but_landed_is_not_written_twice(bridge: Bridge) -> None:
     prefix = f"late-{uuid.uuid4().hex[:8]}"
-    worker, engine = _worker(bridge.url, TOKEN, prefix, redis_timeout_s=0.3, redis_retry_after_s=0.1)
+    clock = FakeClock()
+    worker, engine = _worker(bridge.url, TOKEN, prefix, clock, redis_timeout_s=0.3, redis_retry_after_s=5.0)
+    store = _store(worker)
 
     def slow_write(_: Any) -> str:  # the read is done; the write that follows waits past the timeout
         bridge.set_delay(700)
@@ -285,17 +386,22 @@ def test_a_write_that_timed_out_but_landed_is_not_written_twice(bridge: Bridge) 
     async def scenario() -> dict[str, Any]:
         chat = {"action": "chat", "conversation_id": "late", "max_tokens": 4}
         await worker.handle({"input": {**chat, "message": "first"}})
+        await _written(worker)
         engine.enqueue(slow_write)
-        timed_out = await worker.handle({"input": {**chat, "message": "second"}})
-        assert "timeout" in " ".join(timed_out["warnings"]) and worker.ctx.store.health().details["pending_turns"] == 2
-        await asyncio.sleep(1.0)
+        assert "warnings" not in await worker.handle({"input": {**chat, "message": "second"}})
+        await until(lambda: store.failure == "timeout", what="the write timed out")
+        assert store.pending.total == 2  # kept for the next write (the clock stands: no retry yet)
+        await until(lambda: _raw_users(bridge, prefix, "late") == ["first", "second"], what="it landed after all")
         bridge.set_delay(0)
-        assert _raw_users(bridge, prefix, "late") == ["first", "second"]  # it landed after all
-        return await worker.handle({"input": {**chat, "message": "third"}})  # writes the queued turns back
+        clock.advance(5.0)  # the back-off is over: the write-back sends the turns again, by itself
+        await _written(worker)
+        third = await worker.handle({"input": {**chat, "message": "third"}})
+        await _written(worker)
+        return third
 
     third = asyncio.run(scenario())
     assert "warnings" not in third and third["history_turns_used"] == 4
-    assert _raw_users(bridge, prefix, "late") == ["first", "second", "third"]
+    assert _raw_users(bridge, prefix, "late") == ["first", "second", "third"]  # "second" once
 
 
 def test_two_workers_fifty_chats_through_a_redis_restart(tmp_path: Path) -> None:
@@ -307,35 +413,41 @@ def test_two_workers_fifty_chats_through_a_redis_restart(tmp_path: Path) -> None
         workers = [_worker(bridge.url, TOKEN, prefix, redis_timeout_s=0.5, redis_retry_after_s=0.2)[0] for _ in "ab"]
         for w in workers:
             w.ctx.engine.delay_s = 0.05  # type: ignore[attr-defined]  # the fake engine's latency spreads the chats
+        done = 0
+        progress = asyncio.Condition()
 
         async def conversation(i: int) -> list[dict[str, Any]]:
+            nonlocal done
             outs = []
             for k in range(6):
                 payload = {"action": "chat", "conversation_id": f"c{i}", "user_id": f"u{i}", "message": f"c{i}-m{k}"}
                 outs.append(await workers[(i + k) % 2].handle({"input": {**payload, "max_tokens": 2}}))
+                async with progress:
+                    done += 1
+                    progress.notify_all()
             return outs
 
+        async def after(count: int) -> None:
+            async with progress:
+                await progress.wait_for(lambda: done >= count)
+
         async def outage() -> None:
-            await asyncio.sleep(0.05)
+            await after(50)  # Redis stops after 50 of the 300 chats, returns after 150
             await asyncio.to_thread(server.stop)
-            await asyncio.sleep(0.8)
+            await after(150)
             await asyncio.to_thread(server.restart)
 
         async def scenario() -> list[list[dict[str, Any]]]:
             down = asyncio.create_task(outage())
             chats = await asyncio.gather(*(conversation(i) for i in range(50)))
             await down
-            await asyncio.sleep(0.3)  # past the back-off: write back what each worker still holds
-            for w in workers:
-                for _ in range(10):  # each job writes back its own conversation and up to 16 others
-                    await w.handle({"input": {"action": "chat", "conversation_id": "flush", "message": "flush"}})
+            await _written(*workers)  # no request needed: each write-back retries once Redis answers
             return list(chats)
 
         chats = asyncio.run(scenario())
         outs = [out for chat in chats for out in chat]
         assert [o.get("error_code") for o in outs] == [None] * 300
         assert any("shared state unavailable" in " ".join(o.get("warnings", [])) for o in outs)  # it did go down
-        assert [w.ctx.store.health().details["pending_turns"] for w in workers] == [0, 0]
         for i in range(50):
             assert _raw_users(bridge, prefix, f"c{i}", f"user:u{i}") == [f"c{i}-m{k}" for k in range(6)]
     finally:
@@ -347,9 +459,85 @@ def test_a_list_item_that_is_not_a_turn_does_not_stop_the_writes(bridge: Bridge)
     prefix = f"junk-{uuid.uuid4().hex[:8]}"
     worker, _ = _worker(bridge.url, TOKEN, prefix)
     bridge.command("RPUSH", f"{prefix}:v2:conv:default:junk", "not json")
-    out = _run(worker, {"action": "chat", "conversation_id": "junk", "message": "hello"})
-    assert "warnings" not in out  # written, not queued behind a failing script
     fresh, _ = _worker(bridge.url, TOKEN, prefix)  # reads Redis, skipping the item it cannot read
-    assert _run(fresh, {"action": "chat", "conversation_id": "junk", "message": "again"})["history_turns_used"] == 2
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = await worker.handle({"input": {"action": "chat", "conversation_id": "junk", "message": "hello"}})
+        await _written(worker)
+        assert _store(worker).health().ok  # written, not failing behind a script that stops at the item
+        again = await fresh.handle({"input": {"action": "chat", "conversation_id": "junk", "message": "again"}})
+        await _written(fresh)
+        return out, again
+
+    out, again = asyncio.run(scenario())
+    assert "warnings" not in out and again["history_turns_used"] == 2
     raw = bridge.command("LRANGE", f"{prefix}:v2:conv:default:junk", 0, -1)
     assert raw[0] == "not json" and [json.loads(item)["content"] for item in raw[1::2]] == ["hello", "again"]
+
+
+# ---- deletes stay deleted ---------------------------------------------------------------
+def test_a_delete_during_a_flush_in_flight_stays_deleted(bridge: Bridge, tmp_path: Path) -> None:
+    """Worker A's write is held in a slow bridge when worker B (a fast bridge, same Redis) deletes:
+    the write lands after the delete and is skipped (the tombstone), so nothing comes back."""
+    slow = Bridge("redis://127.0.0.1:6379/0", TOKEN, tmp_path / "slow.log")
+    prefix = f"del-{uuid.uuid4().hex[:8]}"
+    try:
+        a, _ = _worker(slow.url, TOKEN, prefix, redis_timeout_s=10.0)
+        b, _ = _worker(bridge.url, TOKEN, prefix)
+        chat = {"action": "chat", "conversation_id": "d", "max_tokens": 2}
+        delete = {"action": "admin", "command": "conversation_delete", "conversation_id": "d", "admin_token": ADMIN}
+
+        async def scenario() -> dict[str, Any]:
+            await a.handle({"input": {**chat, "message": "one"}})
+            await _written(a)
+            slow.set_delay(3000)
+            sent = slow.stats()["received"]
+            await a.handle({"input": {**chat, "message": "two"}})  # its read waits out the delay too
+            await until(lambda: slow.stats()["received"] >= sent + 2, what="A's write sent")  # read, then write
+            assert slow.stats()["in_flight"] == 1  # the write, held before Redis runs it
+            deleted = await b.handle({"input": delete})
+            await _written(a)  # the write ran after the delete
+            return deleted
+
+        deleted = asyncio.run(scenario())
+        assert deleted["deleted"] is True
+        assert _raw_users(bridge, prefix, "d") == []
+        assert bridge.command("EXISTS", f"{prefix}:v2:seen:default:d") == 0
+    finally:
+        slow.stop()
+
+
+def test_a_delete_stays_deleted_with_another_workers_queued_turns(tmp_path: Path) -> None:
+    """Worker B queues turns while Redis is away; worker A deletes the conversation once Redis is back;
+    B's write-back then writes nothing of it, and a new turn after the delete starts it afresh."""
+    server = RedisServer(data_dir=tmp_path)
+    bridge = Bridge(server.url, TOKEN, tmp_path / "b.log")
+    prefix = f"del2-{uuid.uuid4().hex[:8]}"
+    clock = FakeClock()
+    try:
+        a, _ = _worker(bridge.url, TOKEN, prefix, redis_timeout_s=1.0)
+        b, _ = _worker(bridge.url, TOKEN, prefix, clock, redis_timeout_s=1.0, redis_retry_after_s=5.0)
+        chat = {"action": "chat", "conversation_id": "q", "max_tokens": 2}
+        delete = {"action": "admin", "command": "conversation_delete", "conversation_id": "q", "admin_token": ADMIN}
+
+        async def scenario() -> dict[str, Any]:
+            await a.handle({"input": {**chat, "message": "one"}})
+            await _written(a)
+            server.stop()
+            assert "warnings" in await b.handle({"input": {**chat, "message": "two"}})
+            server.restart()
+            assert _store(b).pending.total == 2  # B's clock stands: its queue waits
+            assert (await a.handle({"input": delete}))["deleted"] is True
+            clock.advance(5.0)  # B's back-off is over: its write-back sends "two", which the tombstone skips
+            await _written(b)
+            assert _raw_users(bridge, prefix, "q") == []
+            three = await b.handle({"input": {**chat, "message": "three"}})
+            await _written(b)
+            return three
+
+        three = asyncio.run(scenario())
+        assert three["history_turns_used"] == 0  # nothing from before the delete, not even B's own memory
+        assert _raw_users(bridge, prefix, "q") == ["three"]  # a new conversation under the same id
+    finally:
+        bridge.stop()
+        server.stop()
