@@ -11,6 +11,12 @@ import { ConfigError, type Env } from "./config.ts";
 
 export class AuthError extends Error {}
 
+/** The project's JWKS could not be read: nobody can be verified now, which is not the user's fault. */
+export class AuthUnavailable extends Error {}
+
+/** jose's codes for a key set it could not fetch or parse (a bad token's errors are others). */
+const JWKS_UNAVAILABLE = new Set(["ERR_JWKS_TIMEOUT", "ERR_JWKS_INVALID", "ERR_JOSE_GENERIC"]);
+
 /** What Supabase Auth signs user tokens with on projects with signing keys. */
 const JWKS_ALGORITHMS = ["ES256", "RS256"];
 
@@ -52,6 +58,7 @@ export async function verifyUser(req: Request, cfg: AuthConfig): Promise<string>
   const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "")?.[1];
   if (!token) throw new AuthError("a user token is required (Authorization: Bearer <access token>)");
   let payload: JWTPayload;
+  let viaJwks = false;
   try {
     const options = {
       issuer: cfg.issuer,
@@ -62,14 +69,19 @@ export async function verifyUser(req: Request, cfg: AuthConfig): Promise<string>
     if (alg === "HS256" && cfg.legacySecret) {
       ({ payload } = await jwtVerify(token, cfg.legacySecret, { ...options, algorithms: ["HS256"] }));
     } else {
+      viaJwks = true;
       ({ payload } = await jwtVerify(token, keySet(cfg.jwksUrl), {
         ...options,
         algorithms: JWKS_ALGORITHMS,
       }));
     }
   } catch (err) {
-    // the JWKS endpoint itself failing is our problem, not the user's: logged by kind only
-    if ((err as { code?: string })?.code === "ERR_JWKS_TIMEOUT") console.error("JWKS fetch timed out");
+    // the JWKS endpoint itself failing (unreachable, not 200, not a key set) is 503, not 401
+    const code = (err as { code?: string })?.code;
+    if (viaJwks && (err instanceof TypeError || (code && JWKS_UNAVAILABLE.has(code)))) {
+      console.error(`JWKS unavailable: ${code ?? "fetch failed"}`);
+      throw new AuthUnavailable("the project's signing keys cannot be read right now");
+    }
     throw new AuthError("the user token is invalid or expired");
   }
   const sub = payload.sub;

@@ -1,5 +1,5 @@
 /** From a job's outcome, or a failure on the way, to the HTTP answer the browser gets. */
-import { AuthError } from "./auth.ts";
+import { AuthError, AuthUnavailable } from "./auth.ts";
 import { ConfigError, type RunPodConfig } from "./config.ts";
 import { errorResponse, finalOutput, jobError } from "./errors.ts";
 import { json } from "./http.ts";
@@ -52,6 +52,11 @@ export async function jobStatus(
 export function failureResponse(err: unknown, retryAfterS = 5): Response {
   if (err instanceof AuthError) {
     return json(401, { success: false, error_code: "unauthorized", error: err.message });
+  }
+  if (err instanceof AuthUnavailable) {
+    return json(503, { success: false, error_code: "auth_unavailable", error: err.message }, {
+      "retry-after": String(Math.ceil(retryAfterS)),
+    });
   }
   if (err instanceof WorkerUnavailable) {
     return errorResponse({ code: "worker_unavailable", message: "" }, err.retryAfterS ?? retryAfterS);

@@ -6,7 +6,17 @@
 import assert from "node:assert/strict";
 import { exportJWK, importJWK, SignJWT, UnsecuredJWT } from "jose";
 import { chatHandler } from "../chat/handler.ts";
-import { answer, AUTH, call, fakeRunPod, legacy, LEGACY_SECRET, makeEnv, userToken } from "./helpers.ts";
+import {
+  answer,
+  AUTH,
+  call,
+  closedUrl,
+  fakeRunPod,
+  legacy,
+  LEGACY_SECRET,
+  makeEnv,
+  userToken,
+} from "./helpers.ts";
 
 /** A RunPod stand-in that echoes the submitted input in the job's output (so the sent user_id shows). */
 function echoWorker() {
@@ -121,5 +131,18 @@ Deno.test("without SUPABASE_URL or JOB_STATUS_SECRET the function is misconfigur
     } finally {
       await rp.close();
     }
+  }
+});
+
+Deno.test("a JWKS endpoint that cannot be read is 503 auth_unavailable, never a pass", async () => {
+  const down = closedUrl();
+  const token = await userToken("u", { issuer: `${down}/auth/v1` });
+  assert.equal(await status(token, { SUPABASE_URL: down }), 503);
+  const notJwks = fakeRunPod(() => answer({ error: "oops" }, 500)); // answers, but not a key set
+  try {
+    const other = await userToken("u", { issuer: `${notJwks.url}/auth/v1` });
+    assert.equal(await status(other, { SUPABASE_URL: notJwks.url }), 503);
+  } finally {
+    await notJwks.close();
   }
 });
