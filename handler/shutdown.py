@@ -13,7 +13,8 @@ could not write (counts, never text). Three ways the worker runs, one hook each:
   (`flush_on_lifespan_shutdown`).
 
 The SDK exposes no shutdown hook, so its two classes get one method each, wrapped in place
-(tests/unit/test_shutdown.py holds them to the pinned SDK).
+(the local-API path is exercised by tests/e2e/test_shutdown_flush.py; the queue-mode
+hooks have no test yet).
 """
 
 from __future__ import annotations
