@@ -5,10 +5,14 @@ it, passes; and only up to a point that no later text can reach back across to c
 refused term. That point is, at the same time:
 - at least `holdback_chars` (from the policy: its longest term, spelt out) before the end of
   the judged text, and at least `HOLDBACK_WORDS` whitespace-separated words before it (a
-  phrase or an age padded with any amount of whitespace);
+  phrase, an age padded with any amount of whitespace, 'sleep with' and its object);
 - right after whitespace, so a word disguised inside itself (zero-width characters, accents,
   stretched letters, leetspeak) leaves whole or not at all;
-- before any trailing run of one-letter tokens, which may be a word being spelt out ('s e x').
+- before any trailing run of one-letter tokens, which may be a word being spelt out ('s e x');
+- at the start of a clause (after `;:?()[]`, a line break, or a sentence's period), so a clause
+  the contact rule refuses as a whole ('a 12 year old girl, who ..., kissing an older man') leaves
+  nothing before it is whole and judged; in a clause longer than `clause_words` words, at least
+  that many words before the end (no rule reads further: contact.REACH).
 The judged text stops at the last word boundary: a half-written word is judged once it is
 whole ('kid' of 'kidney' is not a word yet).
 
@@ -24,12 +28,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from shared.policy import normalize
+from shared.policy.contact import CLAUSE_END, REACH
 
 log = logging.getLogger("chat.stream")
 
-# A number, its unit, 'of age' and the word it describes ('15 years of age girl'), or a phrase of up to
-# three words, cannot span more whitespace-separated tokens than this.
-HOLDBACK_WORDS = 6
+# A number, its unit, 'of age' and the word it describes ('15 years of age girl'), a phrase of up to
+# three words, or 'sleep with' and the words after it read for its object's age (policy._OBJECT_WORDS,
+# 8, plus 3), cannot span more whitespace-separated tokens than this.
+HOLDBACK_WORDS = 11
+# In a clause longer than this, text is released up to this many words before the end: no rule reads
+# further back within a clause (the contact rule's reach: minor side, verb, partner side).
+CLAUSE_WORDS = REACH
 
 _TOKEN = re.compile(r"\S+")
 
@@ -44,10 +53,14 @@ class StreamGuard:
     """Feed it the engine's deltas; it returns what may be sent now (possibly "")."""
 
     def __init__(
-        self, judge: Callable[[list[str]], object], holdback_chars: int, holdback_words: int = HOLDBACK_WORDS
+        self,
+        judge: Callable[[list[str]], object],
+        holdback_chars: int,
+        holdback_words: int = HOLDBACK_WORDS,
+        clause_words: int = CLAUSE_WORDS,
     ) -> None:
         self._judge = judge  # judges the reply so far, given in pieces; raises PolicyViolation to stop
-        self._chars, self._words = holdback_chars, holdback_words
+        self._chars, self._words, self._clause = holdback_chars, holdback_words, clause_words
         self.text = ""  # everything the engine produced so far
         self.released = ""  # what has been sent
         self._sent = 0  # index into `text` where the unsent part starts
@@ -106,6 +119,8 @@ class StreamGuard:
         i = bisect.bisect_right(starts, min(end - self._chars, starts[-self._words])) - 1
         while i > 0 and sum(c.isalnum() for c in self.text[starts[i - 1] : starts[i]]) <= 1:
             i -= 1  # a one-letter token may be a word being spelt out: keep it back
+        while i > 0 and len(starts) - i < self._clause and not CLAUSE_END.search(self.text, starts[i - 1], starts[i]):
+            i -= 1  # inside a clause: keep all of it back (up to the words a rule can read across)
         return starts[i] if i > 0 else self._sent
 
 

@@ -21,11 +21,16 @@ from shared.policy.lexicon import Lexicon, Scan
 # word ('15 y.o. girl' stays one clause). Not at a comma: an age in apposition ('a girl, 12,
 # kissing an older man') belongs to the clause; conjunctions bound a side instead (_side).
 _CLAUSE = re.compile(r"[;:!?()\[\]|\n]|(?<!\b\w)\.(?=\s|$)")
+# Where every reading of a text keeps a clause end ('!' and '|' are letters to the leetspeak reading):
+# the stream guard releases a reply only up to such a point, or REACH words back (stream_guard.py).
+CLAUSE_END = re.compile(r"[;:?()\[\]\n]|(?<!\b\w)\.(?=\s|$)")
 _CONJUNCTIONS = frozenset({"and", "but", "while", "then", "because", "so", "until"})
 _POSSESSIVE = frozenset({"my", "our", "your", "his", "her", "their"})
 _PREPOSITIONS = frozenset({"with", "on", "to", "at", "up"})
 _SIDE_WORDS = 6  # how far from the verb its partner is read
 _LONGEST_VERB = 3  # words in the longest contact phrase ('make out with')
+_MINOR_WORDS = 40  # how far from the verb, within its clause, the minor is read
+REACH = _MINOR_WORDS + _LONGEST_VERB + _SIDE_WORDS  # the most words one contact match spans
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,8 @@ class ContactRule:
         if self._family_object(after):
             return False
         if self._partner(after):
-            return self.is_minor(" ".join(words[:i]))
-        return self._partner(before) and self.is_minor(" ".join(words[end:]))
+            return self.is_minor(" ".join(words[max(i - _MINOR_WORDS, 0) : i]))
+        return self._partner(before) and self.is_minor(" ".join(words[end : end + _MINOR_WORDS]))
 
     def _verb_end(self, words: list[str], i: int) -> int | None:
         for width in range(_LONGEST_VERB, 0, -1):

@@ -22,7 +22,11 @@ from shared.errors import Overloaded
 from tests.conftest import ADMIN, make_settings
 from tests.fakes.engine import FakeEngine, tokens_of
 
-LEAD = "It was a calm and sunny afternoon, the ducks were out on the pond, and after a long walk everyone got "
+# Sentences: the guard releases text only at a clause start (an unfinished clause stays back whole).
+LEAD = (
+    "It was a calm and sunny afternoon. The ducks were out on the pond. "
+    "The swans glided slowly past the reeds by the far bank. After a long walk everyone got "
+)
 TAIL = " in the fountain by the old oak trees while the band played on the grass until evening"
 VOLATILE = {"generation_time", "message_id", "uptime_s", "conversation_id", "total_time"}
 

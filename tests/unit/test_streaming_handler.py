@@ -24,7 +24,11 @@ from tests.conftest import ADMIN, run
 from tests.fakes.engine import FakeEngine, tokens_of
 
 ASK = "Tell me about my kid's afternoon at the park"  # a minor is named; nothing sexual: the input passes
-LEAD = "It was a calm and sunny afternoon, the ducks were out on the pond, and after a long walk everyone got "
+# Sentences: the guard releases text only at a clause start (an unfinished clause stays back whole).
+LEAD = (
+    "It was a calm and sunny afternoon. The ducks were out on the pond. "
+    "The swans glided slowly past the reeds by the far bank. After a long walk everyone got "
+)
 TAIL = " in the fountain by the old oak trees while the band played on the grass until evening"
 
 
@@ -134,6 +138,43 @@ def test_a_refused_last_word_is_caught_by_the_final_check(make_worker: Callable[
     assert sent and reply.startswith(sent) and len(sent) <= reply.index("naked")
     assert items[-1]["error_code"] == "content_policy_violation"
     assert pulls[-1].taken == len(tokens_of(reply, 2))  # nothing to stop: the refusal came with the last token
+
+
+# One clause the contact rule refuses as a whole (commas do not end it), far longer than the hold-back
+# window and the overlap between judged pieces, after enough sentences for the reply to be judged in pieces.
+STORY = " ".join(f"Sentence {i} tells of the quiet lake and the boats." for i in range(8)) + " "
+CLAUSE = (
+    "A 12 year old girl, who had spent the whole long summer afternoon at the lake with her cousins, "
+    "laughing, swimming and reading old comic books under the willow trees, ended up kissing an older man"
+)
+
+
+def test_a_long_refused_clause_across_a_piece_boundary_sends_nothing_of_it(make_worker: Callable[..., Worker]) -> None:
+    fake = FakeEngine(token_chars=2)  # max_tokens below: the fake would otherwise cut this long reply short
+    reply = STORY + CLAUSE + ". The evening was calm and everyone went home."
+    fake.enqueue(reply)
+    pulls = watch(fake)
+    items = collect(
+        make_worker(fake), {"action": "chat", "message": "tell me a story", "stream": True, "max_tokens": 1000}
+    )
+    deltas, last = items[:-1], items[-1]
+    assert all(set(d) == {"delta"} for d in deltas)
+    assert "".join(d["delta"] for d in deltas) == STORY  # the sentences before it left; nothing of the clause
+    assert last["success"] is False and last["error_code"] == "content_policy_violation"
+    (pull,) = pulls
+    assert pull.closed_early and pull.taken <= len(tokens_of(STORY + CLAUSE, 2)) + 1
+
+
+def test_a_clean_long_stream_joins_to_the_final_response(make_worker: Callable[..., Worker]) -> None:
+    fake = FakeEngine(token_chars=2)
+    clean = CLAUSE.replace("A 12 year old girl", "A 32 year old woman").replace("kissing an older man", "asleep")
+    reply = STORY + clean + ". " + " ".join(f"word{i}" for i in range(120)) + ". The end."
+    fake.enqueue(reply)
+    items = collect(
+        make_worker(fake), {"action": "chat", "message": "tell me a story", "stream": True, "max_tokens": 1000}
+    )
+    assert items[-1]["success"] is True and len(items) > 10
+    assert "".join(i["delta"] for i in items[:-1]) == items[-1]["response"] == reply
 
 
 def test_refusal_is_the_same_without_streaming(make_worker: Callable[..., Worker]) -> None:
