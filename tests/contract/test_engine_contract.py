@@ -121,17 +121,19 @@ def test_a_caller_that_gives_up_aborts_the_generation(engine: Engine) -> None:
             await task
 
     asyncio.run(asyncio.wait_for(go(), 120))
-    assert settle(engine)["tokens_generated"] - before < 100  # of 300 allowed
+    assert settle(engine)["tokens_generated"] - before < 60  # of 300 allowed; the control above ran 60 and on
 
 
 def test_the_judge_gives_a_probability_of_the_first_answer_against_the_second(engine: Engine) -> None:
     msgs = [Message("user", "Is the sky blue on a clear day? Answer yes or no.")]
+    other = [Message("user", "Is fire cold? Answer yes or no.")]
 
-    async def go() -> tuple[float, float]:
-        return await engine.judge(msgs), await engine.judge(msgs, ("no", "yes"))
+    async def go() -> tuple[float, float, float]:
+        return await engine.judge(msgs), await engine.judge(msgs, ("no", "yes")), await engine.judge(other)
 
-    yes, no = asyncio.run(go())
-    assert 0.0 < yes < 1.0 and abs(yes + no - 1.0) < 1e-3
+    yes, no, fire = asyncio.run(go())
+    assert 0.0 < yes < 1.0 and abs(yes + no - 1.0) < 1e-3  # one distribution, read from either side
+    assert abs(yes - fire) > 1e-4  # and it is the prompt's: another question reads differently
 
 
 def test_concurrent_requests_beyond_the_engines_bound_are_refused_as_overloaded(engine: Engine) -> None:
@@ -196,6 +198,8 @@ def test_a_refusal_mid_stream_sends_no_refused_word_and_stops_the_engine(engine:
     (tmp_path / "sexual_terms.txt").write_text("\n".join(REFUSED) + "\n", encoding="utf-8")
     worker = worker_on(engine, policy_dir=str(tmp_path), stream_enabled=True)
     max_tokens = 200
+    control = asyncio.run(engine.generate(STORY, GenerationParams(max_tokens=max_tokens // 2, temperature=0.0)))
+    assert control.finish_reason == "length"  # unrefused, the story would run past the bound below
     before = settle(engine)["tokens_generated"]
     payload = {"action": "chat", "message": STORY[0].content, "temperature": 0.0, "max_tokens": max_tokens}
     items = run_stream(worker, {**payload, "stream": True})

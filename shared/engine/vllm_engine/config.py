@@ -54,9 +54,6 @@ def engine_args(settings: Settings, directory: Path, device: str, dtype: Any, co
         enforce_eager=eager(settings, device),
         enable_prefix_caching=True,  # replaces our PrefixCache: paged, shared, bounded by the KV pool
         max_num_seqs=max_num_seqs(settings),
-        # The judge reads its two answers' probabilities after the allowed-token mask: a softmax
-        # over just those two, as the transformers engine computes it.
-        logprobs_mode="processed_logprobs",
         disable_log_stats=False,  # our stat logger reads KV use and prefix-cache hits from them
     )
 
@@ -73,25 +70,25 @@ def sampling(params: GenerationParams) -> Any:
         top_k=params.top_k,  # 0 is "off" in both
         repetition_penalty=params.repetition_penalty,
         seed=params.seed,
-        stop=list(params.stop) or None,  # vLLM ends the request there; our ReplyText trims and counts
+        # vLLM ends the request there; our ReplyText trims and counts (vLLM refuses an empty stop string)
+        stop=[s for s in params.stop if s] or None,
         output_kind=RequestOutputKind.DELTA,
         skip_special_tokens=True,
     )
 
 
 def judging(first: int, second: int) -> Any:
-    """One token restricted to the two answers, with both answers' log-probabilities."""
+    """One greedy token with both answers' raw log-probabilities (`logprob_token_ids`): their
+    difference is the difference of their logits, so the two-way softmax is the transformers
+    engine's. Raw log-probabilities keep vLLM's fast sampler for every other request (an
+    engine-wide processed-logprobs mode would not)."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
     return SamplingParams(
         n=1,
         max_tokens=1,
-        temperature=1.0,
-        top_p=1.0,
-        top_k=0,
-        seed=0,
-        logprobs=2,
-        allowed_token_ids=[first, second],
+        temperature=0.0,
+        logprob_token_ids=[first, second],
         output_kind=RequestOutputKind.FINAL_ONLY,
     )

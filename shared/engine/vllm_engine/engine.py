@@ -59,6 +59,8 @@ class VllmEngine(Engine):
         self._live = 0  # requests submitted and not yet finished (admission: MAX_QUEUE)
         self._live_lock = threading.Lock()
         self._fault: str | None = None
+        self._wanted = False  # load() was asked for and unload() was not: a failed restart is retried
+        self._start_error: str | None = None
         self.restarts = 0
 
     # ---- lifecycle -----------------------------------------------------------
@@ -70,13 +72,16 @@ class VllmEngine(Engine):
     def problem(self) -> str | None:
         llm = self._llm
         if llm is not None and llm.errored:
-            return self._fault or f"the vLLM engine core stopped: {type(llm.dead_error).__name__}"
+            return self._fault or "the vLLM engine core stopped"
+        if llm is None and self._wanted and self._start_error:
+            return self._start_error  # the next job tries to start it again
         return None
 
     def load(self) -> float:
         with self._lock:
             if self._llm is not None:
                 return 0.0
+            self._wanted = True
             return self._start()
 
     def _start(self) -> float:
@@ -135,6 +140,7 @@ class VllmEngine(Engine):
 
     def unload(self) -> None:
         with self._lock:
+            self._wanted = False
             self._stop()
 
     def _stop(self) -> None:
@@ -153,6 +159,9 @@ class VllmEngine(Engine):
     async def _ready(self) -> tuple[Any, EngineLoop, PromptTokenizer]:
         """The running engine; a dead engine core is replaced first (off the caller's loop)."""
         llm, runtime, tokens = self._llm, self._runtime, self._tokens
+        if llm is None and self._wanted:  # an earlier restart failed: try again
+            await asyncio.to_thread(self._restart, None)
+            llm, runtime, tokens = self._llm, self._runtime, self._tokens
         if llm is None or runtime is None or tokens is None:
             raise EngineNotLoaded("the model is not loaded")
         if llm.errored:
@@ -164,11 +173,17 @@ class VllmEngine(Engine):
 
     def _restart(self, dead: Any) -> None:
         with self._lock:
-            if self._llm is not dead:  # another caller restarted it already
+            if self._llm is not dead or not self._wanted:  # another caller restarted it, or it was unloaded
                 return
-            log.warning("vLLM engine core stopped (%s): restarting", self.problem)
+            log.warning("vLLM engine (%s): restarting", self.problem or "not running")
             self._stop()
-            self._start()
+            try:
+                self._start()
+            except EngineError as exc:
+                self._start_error = exc.message
+                log.error("vLLM engine restart failed: %s", exc.message)
+                raise
+            self._start_error = None
             self.restarts += 1
 
     # ---- tokens --------------------------------------------------------------
@@ -233,6 +248,13 @@ class VllmEngine(Engine):
                 return await asyncio.wait_for(runtime.submit(work), timeout)
             except TimeoutError:
                 raise EngineTimeout(f"generation exceeded {timeout:.0f}s") from None
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # our caller gave up: the request was aborted on the way
+                # The engine loop ended the request itself (unload, restart): the caller is still
+                # waiting for an answer, and a bare CancelledError would leave its job without one.
+                raise EngineError("the engine stopped while generating") from None
         finally:
             with self._live_lock:
                 self._live -= 1
@@ -244,8 +266,8 @@ class VllmEngine(Engine):
         from vllm.inputs import TokensPrompt
 
         reply = streaming.ReplyText(self._backend, params.stop, on_text)
-        request = llm.generate(TokensPrompt(prompt_token_ids=ids), config.sampling(params), request_id=self._id())
         try:
+            request = llm.generate(TokensPrompt(prompt_token_ids=ids), config.sampling(params), request_id=self._id())
             async with contextlib.aclosing(request) as outputs:  # leaving early aborts the request
                 async for out in outputs:
                     choice = out.outputs[0]
@@ -259,8 +281,10 @@ class VllmEngine(Engine):
                     if reply.ended:
                         break
                     if out.finished:
+                        if choice.finish_reason in {"abort", "error"}:  # vLLM ended it, not the model
+                            raise EngineError(f"vLLM ended the request ({choice.finish_reason})")
                         reply.end("length" if choice.finish_reason == "length" else "stop")
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, EngineError):
             raise
         except Exception as exc:
             raise self._engine_error(exc) from exc
@@ -294,10 +318,11 @@ class VllmEngine(Engine):
         if not steps:
             raise EngineError("vLLM returned no log-probabilities for the judge")
         picked = steps[0]
-        a, b = (picked[i].logprob if i in picked else -math.inf for i in (first, second))
-        if a == b == -math.inf:
-            raise EngineError("vLLM returned neither answer's log-probability")
-        return 1.0 / (1.0 + math.exp(b - a)) if b != -math.inf else 1.0
+        if first not in picked or second not in picked:
+            raise EngineError("vLLM did not return both answers' log-probabilities")
+        diff = picked[first].logprob - picked[second].logprob  # = the logits' difference
+        # P(first) = sigmoid(diff), written so exp never overflows
+        return 1.0 / (1.0 + math.exp(-diff)) if diff >= 0 else math.exp(diff) / (1.0 + math.exp(diff))
 
     def _id(self, kind: str = "gen") -> str:
         return f"{kind}-{next(self._ids)}"
@@ -305,6 +330,13 @@ class VllmEngine(Engine):
     def _engine_error(self, exc: Exception) -> EngineError:
         from vllm.v1.engine.exceptions import EngineDeadError
 
+        # The cause chain's types and traceback, never its message (it may quote the prompt).
+        causes: list[str] = []
+        seen: BaseException | None = exc
+        while seen is not None and len(causes) < 5:
+            causes.append(type(seen).__name__)
+            seen = seen.__cause__ or seen.__context__
+        log.error("vLLM request failed: %s", " <- ".join(causes))
         if isinstance(exc, EngineDeadError) or (self._llm is not None and self._llm.errored):
             self._fault = f"the vLLM engine core stopped: {type(exc).__name__}"
             return EngineError(self._fault)
@@ -340,13 +372,17 @@ class VllmEngine(Engine):
             torch_version=torch.__version__,
             cuda_available=cuda,
             cuda_version=torch.version.cuda,
-            gpu_name=torch.cuda.get_device_name(0) if cuda else None,
+            # only where this process already has a CUDA context: vLLM's engine core owns the card
+            gpu_name=torch.cuda.get_device_name(0) if cuda and torch.cuda.is_initialized() else None,
             context_length=self.context_length,
             extra=facts,
         )
 
     def memory(self) -> dict[str, Any]:
-        out = memory_figures.snapshot(self._device, None)
+        # Host figures only: the card's memory is vLLM's (its KV pool below); asking torch here
+        # would open a CUDA context in this process, outside vLLM's budget.
+        out = memory_figures.snapshot("host", None)
+        out["device_type"] = out["model_device"] = self._device
         loaded = self._llm is not None
         out["model_loaded"] = loaded
         out["model_weights_gb"] = self._facts.get("weights_gb") if loaded else 0.0

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from shared.errors import EngineNotLoaded
+
 T = TypeVar("T")
 
 
@@ -24,6 +26,8 @@ class EngineLoop:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._gate = threading.Lock()
+        self._closing = False
 
     def start(self) -> None:
         loop = asyncio.new_event_loop()
@@ -51,12 +55,19 @@ class EngineLoop:
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         """Run `coro` there; the returned future belongs to the caller's loop, and cancelling it
-        cancels the task on the engine loop."""
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        cancels the task on the engine loop. A stopped (or stopping) loop takes no more work."""
+        with self._gate:
+            loop = self._loop
+            if loop is None or self._closing:
+                coro.close()
+                raise EngineNotLoaded("the engine is stopping or stopped")
+            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     def stop(self, timeout: float = 30.0) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
+        with self._gate:  # no submit lands after the pending tasks are ended below
+            self._closing = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
         if loop is None or thread is None:
             return
         if thread.is_alive():

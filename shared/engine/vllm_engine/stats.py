@@ -7,8 +7,11 @@ SchedulerStats "not a stable interface": every read here is by name with a defau
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class EngineStats:
@@ -24,18 +27,18 @@ class EngineStats:
 
     def record_iteration(self, iteration: Any) -> None:
         with self._lock:
-            self.tokens_generated += int(getattr(iteration, "num_generation_tokens", 0))
+            self.tokens_generated += int(getattr(iteration, "num_generation_tokens", 0) or 0)
 
     def record(self, scheduler: Any) -> None:
         prefix = getattr(scheduler, "prefix_cache_stats", None)
         with self._lock:
             self.steps += 1
-            self.kv_cache_usage = float(getattr(scheduler, "kv_cache_usage", 0.0))
-            self.running = int(getattr(scheduler, "num_running_reqs", 0))
-            self.waiting = int(getattr(scheduler, "num_waiting_reqs", 0))
+            self.kv_cache_usage = float(getattr(scheduler, "kv_cache_usage", 0.0) or 0.0)
+            self.running = int(getattr(scheduler, "num_running_reqs", 0) or 0)
+            self.waiting = int(getattr(scheduler, "num_waiting_reqs", 0) or 0)
             if prefix is not None:
-                self.prefix_queries += int(getattr(prefix, "queries", 0))
-                self.prefix_hits += int(getattr(prefix, "hits", 0))
+                self.prefix_queries += int(getattr(prefix, "queries", 0) or 0)
+                self.prefix_hits += int(getattr(prefix, "hits", 0) or 0)
 
     def figures(self) -> dict[str, Any]:
         with self._lock:
@@ -64,10 +67,15 @@ def logger_class(stats: EngineStats) -> Any:
         def record(
             self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None, engine_idx: int = 0
         ) -> None:
-            if scheduler_stats is not None:
-                stats.record(scheduler_stats)
-            if iteration_stats is not None:
-                stats.record_iteration(iteration_stats)
+            # An exception here would reach vLLM's output handler and fail every request in flight:
+            # figures are not worth that.
+            try:
+                if scheduler_stats is not None:
+                    stats.record(scheduler_stats)
+                if iteration_stats is not None:
+                    stats.record_iteration(iteration_stats)
+            except Exception:
+                log.warning("could not read vLLM's stats", exc_info=True)
 
         def log_engine_initialized(self) -> None:
             pass
