@@ -1,10 +1,15 @@
 """The serving path on the real model: stop strings, conversations in one batch, cancellation,
 retries that never repeat streamed text, the judge, unload, and sampling that leaves torch's
-global RNG alone."""
+global RNG alone.
+
+No test assumes how fast the model is: where one needs a generation still running, the model's
+forward is held (HeldForward) until the test has done what it must do mid-generation."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import threading
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any, cast
 
@@ -37,6 +42,28 @@ def conversation(i: int, turns: int) -> list[Message]:
     for t in range(turns):
         msgs += [Message("user", f"Tell me fact {t} about topic {i}."), Message("assistant", f"Fact {t}: {i * 7 + t}.")]
     return [*msgs, Message("user", f"Now summarise topic {i} in one line.")]
+
+
+class HeldForward:
+    """The model's forward, held after `after` calls until `release` is set: a generation that is
+    surely still running, on any hardware. `held` is set once a call waits."""
+
+    def __init__(self, model: Any, after: int) -> None:
+        self.forward, self.after, self.calls = model.forward, after, 0
+        # generate() reads forward's parameters to pick its inputs (position_ids for padded rows)
+        self.__signature__ = inspect.signature(model.forward)
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls > self.after and not self.release.is_set():
+            self.held.set()
+            self.release.wait(120)  # bounded: a test that never releases fails instead of hanging
+        return self.forward(*args, **kwargs)
+
+
+async def held(gate: HeldForward) -> None:
+    assert await asyncio.to_thread(gate.held.wait, 120), "the model never reached the held step"
 
 
 def jobs_of(engine: TransformersEngine) -> list[Job]:
@@ -75,36 +102,68 @@ def test_a_stop_string_ends_the_row_and_never_streams_past_it(engine: Transforme
     assert isinstance(final, Generation) and final.completion_tokens == cut.completion_tokens
 
 
-def test_six_concurrent_stateful_conversations_run_as_one_generate(engine: TransformersEngine) -> None:
+async def behind_a_held_job(engine: TransformersEngine, gate: HeldForward, seen: list[Job]) -> asyncio.Future[Any]:
+    """A short generation that holds the model thread (its second step waits on `gate`), so jobs
+    submitted meanwhile all wait in the queue, however slowly they arrive; release it once they have."""
+    # no system prompt: it shares no cached prefix with the conversations it holds back
+    alone = [Message("user", "Say one word.")]
+    blocker = asyncio.ensure_future(engine.generate(alone, GenerationParams(max_tokens=2, temperature=0.0)))
+    await held(gate)
+    seen.clear()
+    return blocker
+
+
+async def all_queued(seen: list[Job], n: int) -> None:
+    while len(seen) < n:  # polled: every job is submitted (wait_for around the test bounds it)
+        await asyncio.sleep(0.01)
+
+
+def test_six_concurrent_stateful_conversations_run_as_one_generate(
+    engine: TransformersEngine, monkeypatch: Any
+) -> None:
     chats = [conversation(i, 3 + i % 4) for i in range(6)]  # distinct heads of 3-6 earlier turns
     plain = TransformersEngine(load_settings(prefix_cache_entries=0))
     plain.load()
+    seen = jobs_of(engine)
 
     async def go() -> tuple[list[Generation], list[Generation]]:
         alone = [await plain.generate(c, GREEDY) for c in chats]
+        gate = HeldForward(engine._model, after=1)
+        monkeypatch.setattr(engine._model, "forward", gate)
         before = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
-        together = await asyncio.gather(*(engine.generate(c, GREEDY) for c in chats))
+        blocker = await behind_a_held_job(engine, gate, seen)
+        running = asyncio.gather(*(engine.generate(c, GREEDY) for c in chats))
+        await all_queued(seen, len(chats))
+        gate.release.set()
+        await blocker
+        together = await running
         after = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
-        assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # one batch, one generate
+        assert (after[0] - before[0], after[1] - before[1]) == (2, 2)  # the blocker's, then one for all six
         return alone, list(together)
 
-    alone, together = asyncio.run(go())
+    alone, together = asyncio.run(asyncio.wait_for(go(), 300))
     # each row on its own prefix's cache, padded, gives the text it gives alone without any cache
     assert [g.text for g in together] == [g.text for g in alone]
 
 
-def test_six_concurrent_stateful_chats_through_the_handler_run_as_one_generate(engine: TransformersEngine) -> None:
+def test_six_concurrent_stateful_chats_through_the_handler_run_as_one_generate(
+    engine: TransformersEngine, monkeypatch: Any
+) -> None:
     from handler.app import Worker
     from shared.store.base import DEFAULT_NAMESPACE, Turn
 
     worker = Worker(load_settings(batch_window_ms=300, max_batch_size=8), engine)
+    seen = jobs_of(engine)
 
     async def go() -> list[dict[str, Any]]:
         for i in range(6):  # six conversations, each with 3-6 earlier exchanges in the store
             turns = [Turn(m.role, m.content) for m in conversation(10 + i, 3 + i % 4)[1:-1]]  # type: ignore[arg-type]
             await worker.ctx.store.append_turns(DEFAULT_NAMESPACE, f"serving-{i}", turns)
+        gate = HeldForward(engine._model, after=1)
+        monkeypatch.setattr(engine._model, "forward", gate)
         before = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
-        outs = await asyncio.gather(
+        blocker = await behind_a_held_job(engine, gate, seen)
+        running = asyncio.gather(
             *(
                 worker.handle(
                     {
@@ -119,18 +178,24 @@ def test_six_concurrent_stateful_chats_through_the_handler_run_as_one_generate(e
                 for i in range(6)
             )
         )
+        await all_queued(seen, 6)
+        gate.release.set()
+        await blocker
+        outs = await running
         after = engine._scheduler.batches_run, engine.info().extra["scheduler"]["generate_calls"]
-        assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+        assert (after[0] - before[0], after[1] - before[1]) == (2, 2)  # the blocker's, then one for all six
         return list(outs)
 
-    outs = asyncio.run(go())
+    outs = asyncio.run(asyncio.wait_for(go(), 300))
     assert all(o["success"] for o in outs), outs
     prompt_tokens = [o["usage"]["prompt_tokens"] for o in outs]
     assert len(set(prompt_tokens)) > 1 and min(prompt_tokens) > 60  # each row carried its own history
 
 
-def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: TransformersEngine) -> None:
+def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: TransformersEngine, monkeypatch: Any) -> None:
     seen = jobs_of(engine)
+    gate = HeldForward(engine._model, after=12)  # it cannot run far ahead of a consumer that left
+    monkeypatch.setattr(engine._model, "forward", gate)
 
     async def go() -> None:
         params = GenerationParams(max_tokens=200, temperature=0.0)
@@ -141,6 +206,7 @@ def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: Transfo
             if got == 2:
                 break
         await stream.aclose()  # the consumer failed or gave up
+        gate.release.set()
         job = seen[-1]
         while job.progress is None or not job.progress.ended or engine._scheduler._running:
             await asyncio.sleep(0.01)
@@ -150,12 +216,17 @@ def test_a_stream_whose_consumer_leaves_stops_within_a_few_steps(engine: Transfo
     assert seen[-1].cancelled and progress.finish == "length" and len(progress.ids) < 50  # of 200 allowed
 
 
-def test_a_caller_timeout_cancels_the_generation(engine: TransformersEngine) -> None:
+def test_a_caller_timeout_cancels_the_generation(engine: TransformersEngine, monkeypatch: Any) -> None:
     seen = jobs_of(engine)
+    gate = HeldForward(engine._model, after=3)  # mid-generation, however fast the model is
+    monkeypatch.setattr(engine._model, "forward", gate)
 
     async def go() -> None:
+        call = asyncio.ensure_future(engine.generate(conversation(3, 1), GenerationParams(max_tokens=400)))
+        await held(gate)
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(engine.generate(conversation(3, 1), GenerationParams(max_tokens=400)), 1.0)
+            await asyncio.wait_for(call, 0.1)  # the caller gives up while the generation runs
+        gate.release.set()
         job = seen[-1]
         while job.progress is None or not job.progress.ended or engine._scheduler._running:
             await asyncio.sleep(0.01)
@@ -226,14 +297,19 @@ def test_unseeded_sampling_leaves_the_global_rng_alone(engine: TransformersEngin
 def test_unload_stops_the_model_thread_first() -> None:
     eng = TransformersEngine(load_settings())
     eng.load()
+    gate = HeldForward(eng._model, after=3)
+    eng._model.forward = gate  # this model object is dropped by the unload
 
     async def go() -> None:
         running = asyncio.ensure_future(eng.generate(conversation(8, 0), GenerationParams(max_tokens=300)))
-        await asyncio.sleep(0.5)
-        eng.unload()  # returns once the model thread has ended
-        assert not eng._scheduler.alive and not eng.loaded
+        await held(gate)  # the generation is surely still running
+        unloading = asyncio.ensure_future(asyncio.to_thread(eng.unload))
         with pytest.raises(EngineNotLoaded):
-            await running
+            await running  # failed at once, while the model thread is still in its step
+        assert not unloading.done()  # unload waits for the model thread to end
+        gate.release.set()
+        await unloading
+        assert not eng._scheduler.alive and not eng.loaded
 
     asyncio.run(asyncio.wait_for(go(), 120))
     eng.load()
