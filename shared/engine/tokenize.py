@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.engine.base import Message, Role
+from shared.errors import EngineNotLoaded
 from shared.logs import content_log
 
 # Private-use code points: no chat template writes them, and the rendered text holds only
@@ -204,3 +205,24 @@ class PromptTokenizer:
             encoded = self.tokenizer(missing, add_special_tokens=False, split_special_tokens=True)["input_ids"]
             known.update((text, self.runs.put(text, ids)) for text, ids in zip(missing, encoded, strict=True))
         return [known[text] for text in texts]
+
+
+class TokenCounting:
+    """The Engine contract's token methods for an engine holding a PromptTokenizer in `_tokens`
+    (None until loaded): both engines count and render through the same code."""
+
+    _tokens: PromptTokenizer | None
+
+    def _require_tokens(self) -> PromptTokenizer:
+        if self._tokens is None:
+            raise EngineNotLoaded("the model is not loaded")
+        return self._tokens
+
+    def render(self, messages: list[Message]) -> str:
+        return self._require_tokens().render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return self._require_tokens().count_tokens(text)
+
+    def count_chat_tokens(self, messages: list[Message]) -> int:
+        return self._require_tokens().count_chat_tokens(messages)

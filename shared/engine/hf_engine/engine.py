@@ -22,14 +22,14 @@ from shared.engine.hf_engine.loading import LoadedModel, load_model
 from shared.engine.hf_engine.prefix_cache import PrefixCache
 from shared.engine.hf_engine.scheduler import BatchScheduler, Job
 from shared.engine.model_source import ModelSource, source_for
-from shared.engine.tokenize import PromptTokenizer
+from shared.engine.tokenize import PromptTokenizer, TokenCounting
 from shared.errors import EngineError, EngineNotLoaded, EngineTimeout
 from shared.settings import Settings
 
 WARM_UP = [Message("system", "You are a helpful assistant. Answer briefly and clearly, in plain words, one line.")]
 
 
-class TransformersEngine(Engine):
+class TransformersEngine(TokenCounting, Engine):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._source: ModelSource = source_for(settings)
@@ -110,25 +110,11 @@ class TransformersEngine(Engine):
         return self._loaded.tokenizer if self._loaded is not None else None
 
     # ---- tokens --------------------------------------------------------------
-    def render(self, messages: list[Message]) -> str:
-        return self._require_tokens().render(messages)
-
-    def count_tokens(self, text: str) -> int:
-        return self._require_tokens().count_tokens(text)
-
-    def count_chat_tokens(self, messages: list[Message]) -> int:
-        return self._require_tokens().count_chat_tokens(messages)
-
     @property
     def context_length(self) -> int:
         native = getattr(self._model.config, "max_position_embeddings", None) if self._model is not None else None
         limit = self._settings.max_context_tokens
         return min(limit, int(native)) if native else limit
-
-    def _require_tokens(self) -> PromptTokenizer:
-        if self._tokens is None:
-            raise EngineNotLoaded("the model is not loaded")
-        return self._tokens
 
     # ---- generation ------------------------------------------------------------
     async def _job(self, messages: list[Message], params: GenerationParams) -> Job:

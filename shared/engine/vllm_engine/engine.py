@@ -31,7 +31,7 @@ from shared.engine import streaming
 from shared.engine.base import Engine, EngineInfo, Generation, GenerationParams, Message
 from shared.engine.devices import pick_device, pick_dtype
 from shared.engine.model_source import ModelSource, source_for
-from shared.engine.tokenize import PromptTokenizer
+from shared.engine.tokenize import PromptTokenizer, TokenCounting
 from shared.engine.vllm_engine import config
 from shared.engine.vllm_engine.runtime import EngineLoop
 from shared.engine.vllm_engine.stats import EngineStats, logger_class
@@ -42,7 +42,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class VllmEngine(Engine):
+class VllmEngine(TokenCounting, Engine):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._source: ModelSource = source_for(settings)
@@ -187,23 +187,9 @@ class VllmEngine(Engine):
             self.restarts += 1
 
     # ---- tokens --------------------------------------------------------------
-    def render(self, messages: list[Message]) -> str:
-        return self._require_tokens().render(messages)
-
-    def count_tokens(self, text: str) -> int:
-        return self._require_tokens().count_tokens(text)
-
-    def count_chat_tokens(self, messages: list[Message]) -> int:
-        return self._require_tokens().count_chat_tokens(messages)
-
     @property
     def context_length(self) -> int:
         return self._context
-
-    def _require_tokens(self) -> PromptTokenizer:
-        if self._tokens is None:
-            raise EngineNotLoaded("the model is not loaded")
-        return self._tokens
 
     # ---- generation ------------------------------------------------------------
     async def generate(self, messages: list[Message], params: GenerationParams) -> Generation:
