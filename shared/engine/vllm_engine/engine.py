@@ -61,6 +61,7 @@ class VllmEngine(TokenCounting, Engine):
         self._fault: str | None = None
         self._wanted = False  # load() was asked for and unload() was not: a failed restart is retried
         self._start_error: str | None = None
+        self._processes: set[int] = set()
         self.restarts = 0
 
     # ---- lifecycle -----------------------------------------------------------
@@ -99,10 +100,12 @@ class VllmEngine(TokenCounting, Engine):
         args = config.engine_args(self._settings, directory, device, dtype, context)
         runtime = EngineLoop()
         runtime.start()
+        before = _children()
         try:
             llm = runtime.call(self._create(args))
         except Exception as exc:
             runtime.stop()
+            _end(_children() - before)
             raise EngineError(f"the vLLM engine could not start: {type(exc).__name__}: {exc}") from exc
         import vllm
 
@@ -123,6 +126,7 @@ class VllmEngine(TokenCounting, Engine):
         self._tokens, self._backend = tokens, tokenizer.backend_tokenizer
         self._device, self._context, self._runtime, self._fault = device, context, runtime, None
         self._llm = llm
+        self._processes = _children() - before  # vLLM's engine core (and its workers) this start made
         self._facts["ready_s"] = round(time.perf_counter() - started, 3)
         log.info(
             "vLLM engine ready in %.1fs on %s (%s tokens of KV)",
@@ -148,10 +152,16 @@ class VllmEngine(TokenCounting, Engine):
         self._llm = self._runtime = None
         self._tokens = None
         if llm is not None and runtime is not None:
-            with contextlib.suppress(Exception):  # a dead core may fail its own shutdown; we stop anyway
+            try:
                 runtime.call(_shutdown(llm), timeout=60)
+            except Exception as exc:  # noqa: BLE001 - a dead core may fail its own shutdown; we stop anyway
+                log.warning("vLLM shutdown failed (%s); ending its processes", type(exc).__name__)
         if runtime is not None:
             runtime.stop()
+        # Whatever vLLM's shutdown left running of the processes this engine started (seen once after
+        # a restart: an engine core outliving its frontend) ends here.
+        _end(self._processes)
+        self._processes = set()
         del llm
         gc.collect()  # AsyncLLM's reference cycles go now, not in a __del__ at interpreter exit
         memory_figures.free_cuda_cache()
@@ -398,3 +408,25 @@ def _native_context(directory: Any) -> int | None:
         return None
     value = cfg.get("max_position_embeddings")
     return int(value) if isinstance(value, int) else None
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _end(pids: set[int], wait_s: float = 10.0) -> None:
+    """Terminate (then kill) these processes if they are still alive."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            proc.terminate()
+            alive.append(proc)
+    _, left = psutil.wait_procs(alive, timeout=wait_s)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
