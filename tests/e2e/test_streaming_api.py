@@ -26,11 +26,14 @@ def not_streaming(start_api: Callable[..., LocalApi]) -> LocalApi:
 
 
 def test_chat_stream_yields_deltas_then_the_final_output(streaming: LocalApi) -> None:
+    # Deltas leave at clause starts once the guard has judged them (docs/CONTENT_POLICY.md), so the
+    # reply is asked for in sentences: its greedy text has three.
+    message = "Tell me about rain in three short sentences."
     items = streaming.output_list(
-        {"action": "chat", "message": "Name three colours.", "stream": True, "max_tokens": 24, "temperature": 0.0}
+        {"action": "chat", "message": message, "stream": True, "max_tokens": 64, "temperature": 0.0}
     )
     deltas, final = items[:-1], items[-1]
-    assert len(deltas) >= 3 and all(set(d) == {"delta"} for d in deltas)
+    assert len(deltas) >= 2 and all(set(d) == {"delta"} for d in deltas)
     assert final["success"] is True
     assert "".join(d["delta"] for d in deltas) == final["response"]
 

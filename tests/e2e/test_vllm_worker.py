@@ -41,13 +41,15 @@ def test_chat_stateful_chat_and_warmup(vllm_api: LocalApi) -> None:
 
 
 def test_a_streamed_chat_through_run_and_stream(vllm_api: LocalApi) -> None:
-    payload = {"action": "chat", "message": "Tell me about rain.", "stream": True, "max_tokens": 16, "temperature": 0}
+    # deltas leave at clause starts once judged: a reply in sentences streams in several
+    message = "Tell me about rain in three short sentences."
+    payload = {"action": "chat", "message": message, "stream": True, "max_tokens": 64, "temperature": 0}
     job = requests.post(f"{vllm_api.url}/run", json={"input": payload}, timeout=10).json()
     answer = requests.post(f"{vllm_api.url}/stream/{job['id']}", timeout=120).json()
     assert answer["status"] == "COMPLETED"
     items = [chunk["output"] for chunk in answer["stream"]]
     *deltas, last = items
-    assert len(deltas) >= 3 and all(set(d) == {"delta"} for d in deltas)
+    assert len(deltas) >= 2 and all(set(d) == {"delta"} for d in deltas)
     assert last["success"] is True and "".join(d["delta"] for d in deltas).strip() == last["response"]
 
 
