@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -79,11 +80,23 @@ class LocalApi:
         return list(answer["output"])
 
     def stop(self) -> None:
+        import psutil
+
+        # A vLLM worker's engine core is a child process that can outlive a terminated worker: end
+        # the whole tree, so no test leaves processes (and gigabytes) behind.
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        _, alive = psutil.wait_procs(children, timeout=10)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self.log.close()
 
 

@@ -16,6 +16,7 @@ closed, and vLLM aborts the request before its next step.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import itertools
@@ -62,6 +63,7 @@ class VllmEngine(TokenCounting, Engine):
         self._wanted = False  # load() was asked for and unload() was not: a failed restart is retried
         self._start_error: str | None = None
         self._processes: set[int] = set()
+        self._exit_hooked = False
         self.restarts = 0
 
     # ---- lifecycle -----------------------------------------------------------
@@ -83,7 +85,13 @@ class VllmEngine(TokenCounting, Engine):
             if self._llm is not None:
                 return 0.0
             self._wanted = True
-            return self._start()
+            spent = self._start()
+            if not self._exit_hooked:
+                # vLLM's engine core is its own process and does not always end with ours: a worker
+                # that exits (SIGTERM under the RunPod SDK or uvicorn, --test_input) shuts it down.
+                atexit.register(self.unload)
+                self._exit_hooked = True
+            return spent
 
     def _start(self) -> float:
         """Starts the engine core (vLLM spawns it as its own process) on a fresh engine loop."""
