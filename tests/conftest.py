@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from handler.app import Worker
+from handler.http.app import build_app
 from shared.settings import Settings, load_settings
 from shared.store import MemoryStore
 from tests.fakes.engine import FakeEngine
@@ -44,3 +46,19 @@ def make_worker(fake: FakeEngine) -> Callable[..., Worker]:
 @pytest.fixture
 def worker(make_worker: Callable[..., Worker]) -> Worker:
     return make_worker()
+
+
+async def ready_now() -> None:
+    """HTTP mode's readiness hook for an app whose worker is already built."""
+    return None
+
+
+def call(worker: Worker, method: str, path: str, **kw: Any) -> httpx.Response:
+    """One request to HTTP mode's ASGI app in-process, through httpx."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(worker, ready_now))
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            return await client.request(method, path, **kw)
+
+    return asyncio.run(go())

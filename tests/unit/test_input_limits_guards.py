@@ -13,16 +13,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
 from handler.app import Worker
 from handler.errors import echo
-from handler.http.app import build_app
 from handler.http.guards import BodyLimit
 from handler.openai.protocol import ChatCompletionRequest
-from tests.conftest import ADMIN, run
+from tests.conftest import ADMIN, call, run
 from tests.fakes.engine import FakeEngine
 
 LONG = "a" * 100_000
@@ -130,19 +128,6 @@ def test_unload_never_blocks_the_event_loop(make_worker: Callable[..., Worker]) 
 
 
 # ---- HTTP mode ------------------------------------------------------------------------------
-
-
-async def _ready() -> None:
-    return None
-
-
-def call(worker: Worker, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=build_app(worker, _ready))
-        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
-            return await client.request(method, path, **kw)
-
-    return asyncio.run(go())
 
 
 LIVENESS = {"success", "live", "ready", "detail"}

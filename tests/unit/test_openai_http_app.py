@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import httpx2
 import openai
 import pytest
@@ -19,7 +18,7 @@ from handler.app import Worker
 from handler.http.app import build_app
 from handler.http.server import exposure_warning
 from shared.errors import Overloaded
-from tests.conftest import ADMIN, make_settings
+from tests.conftest import ADMIN, call, make_settings, ready_now
 from tests.fakes.engine import FakeEngine, tokens_of
 
 # Sentences: the guard releases text only at a clause start (an unfinished clause stays back whole).
@@ -29,19 +28,6 @@ LEAD = (
 )
 TAIL = " in the fountain by the old oak trees while the band played on the grass until evening"
 VOLATILE = {"generation_time", "message_id", "uptime_s", "conversation_id", "total_time"}
-
-
-async def _ready() -> None:
-    return None
-
-
-def call(worker: Worker, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=build_app(worker, _ready))
-        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
-            return await client.request(method, path, **kw)
-
-    return asyncio.run(go())
 
 
 def stable(out: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +230,7 @@ def test_a_refusal_mid_stream_sends_no_refused_text(make_worker: Callable[..., W
 
 def test_the_openai_client_raises_on_a_refusal_mid_stream(make_worker: Callable[..., Worker]) -> None:
     fake = FakeEngine(token_chars=2).enqueue(LEAD + "naked" + TAIL)
-    app = build_app(make_worker(fake), _ready)
+    app = build_app(make_worker(fake), ready_now)
 
     async def go() -> tuple[str, BaseException | None]:
         # the openai package's own HTTP library (httpx2), over the app in-process
@@ -284,7 +270,7 @@ def test_seed_chat_streams_deltas_then_the_output(worker: Worker, fake: FakeEngi
 
 async def _disconnect_during(worker: Worker, path: str, body: dict[str, Any], until: Callable[[], bool]) -> None:
     """Drive the ASGI app by hand: send the body, then hang up once `until()` holds."""
-    app = build_app(worker, _ready)
+    app = build_app(worker, ready_now)
     sent = False
 
     async def receive() -> Message:
