@@ -13,8 +13,8 @@ could not write (counts, never text). Three ways the worker runs, one hook each:
   (`flush_on_lifespan_shutdown`).
 
 The SDK exposes no shutdown hook, so its two classes get one method each, wrapped in place
-(the local-API path is exercised by tests/e2e/test_shutdown_flush.py; the queue-mode
-hooks have no test yet).
+(the local-API path is exercised by tests/e2e/test_shutdown_flush.py, the queue-mode hooks by
+tests/e2e/test_shutdown_queue_mode.py against a stand-in for RunPod's job queue).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -104,16 +104,26 @@ def hook_job_scaler(worker: Worker, grace: Grace) -> None:
     async def run(self: Any) -> None:
         stop = asyncio.Event()
         self._stopping = (asyncio.get_running_loop(), stop)
+        # The long-polls end at the signal. The SDK's job runner and its HTTP session stay: the runner
+        # starts the jobs already taken and waits for those running, whose results go out through
+        # that session (cancelling the SDK's whole run closed it under them: results were lost).
+        self.get_jobs = _until(stop, self.get_jobs)
+        self.monitor_stop_signals = _until(stop, self.monitor_stop_signals)
         loops = asyncio.create_task(sdk_run(self))
         signalled = asyncio.create_task(stop.wait())
         await asyncio.wait({loops, signalled}, return_when=asyncio.FIRST_COMPLETED)
         signalled.cancel()
-        if not loops.done():  # signalled: end the long-polls now; running jobs are tasks of their own
-            loops.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loops
-        await finish_jobs(list(self.jobs_tasks.values()), grace.left() / 2)
-        await worker.shutdown(grace.left())
+        try:
+            if not loops.done():
+                log.info(
+                    "shutdown: stopped taking jobs; %d running, %.1fs of the grace period left",
+                    len(self.jobs_tasks),
+                    grace.left(),
+                )
+                await finish_jobs(loops, self.jobs_tasks, grace.left() / 2)
+        finally:
+            await worker.shutdown(grace.left())
+        loops.result()  # the SDK's own failure, if any, after the flush
 
     run._flushes = True  # type: ignore[attr-defined]
     sdk.run = run
@@ -126,14 +136,32 @@ def hook_sdk(worker: Worker, grace: Grace) -> None:
     hook_local_api(worker, grace)
 
 
-async def finish_jobs(tasks: list[asyncio.Task[Any]], within_s: float) -> None:
-    """Let running jobs finish within `within_s`; cancel (and log) those still running then."""
-    running = [t for t in tasks if not t.done()]
-    if not running:
+def _until(stop: asyncio.Event, poll: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """One of the SDK's long-poll loops, ended (cancelled) as soon as `stop` is set."""
+
+    async def run(session: Any) -> None:
+        polling = asyncio.ensure_future(poll(session))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+
+    return run
+
+
+async def finish_jobs(runner: asyncio.Task[Any], jobs: dict[str, asyncio.Task[Any]], within_s: float) -> None:
+    """Let the SDK's job runner finish its jobs within `within_s`; cancel (and log) those still running then."""
+    if within_s > 0:
+        await asyncio.wait({runner}, timeout=within_s)
+    if runner.done():
         return
-    _, late = await asyncio.wait(running, timeout=within_s) if within_s > 0 else (set(), set(running))
-    if late:
-        log.warning("shutdown: cancelling %d job(s) still running after %.1fs", len(late), within_s)
-        for task in late:
+    late = [t for t in jobs.values() if not t.done()]
+    log.warning("shutdown: cancelling %d job(s) still running after %.1fs", len(late), within_s)
+    while not runner.done():  # the runner gathers its cancelled jobs (one it started meanwhile too), then ends
+        for task in list(jobs.values()):
             task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.wait({runner}, timeout=0.5)
