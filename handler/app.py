@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -70,9 +71,14 @@ class Worker:
         self.openai = OpenAIServing(self.ctx)
 
     async def shutdown(self, grace_s: float) -> int:
-        """At SIGTERM, once no job runs: write the store's queued turns within `grace_s` (handler/shutdown.py);
-        the turns left unwritten (logged by the store)."""
-        return await self.ctx.store.close(grace_s)
+        """At SIGTERM, once no job runs: write the store's queued turns within `grace_s` (handler/shutdown.py),
+        then unload the engine; the turns left unwritten (logged by the store). The unload is here, not
+        at interpreter exit: uvicorn (HTTP mode, the local API) ends its graceful shutdown by raising
+        SIGTERM again, so the process dies by the signal and atexit never runs — a vLLM engine core
+        (its own process, gigabytes) would outlive the worker."""
+        left = await self.ctx.store.close(grace_s)
+        await asyncio.to_thread(self.ctx.engine.unload)  # off the loop: an engine core's shutdown joins processes
+        return left
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """The RunPod handler: one output and one log line (id, code, time, sizes; no text) per job."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -57,3 +58,14 @@ def test_enhance_from_the_model(vllm_api: LocalApi) -> None:
     out = one(vllm_api, {"action": "enhance", "prompt": "a red bicycle in the snow", "job_type": "video_fast"})
     assert out["success"] is True and out["enhancement_source"] == "worker_fallback"
     assert "bicycle" in out["enhanced_prompt"]
+
+
+def test_stopping_the_worker_ends_its_engine_core(vllm_api: LocalApi) -> None:
+    """Last in the module: SIGTERM to the worker ends its vLLM engine core too (the SDK's local API
+    runs on uvicorn, which re-raises the signal after its graceful shutdown: atexit never runs)."""
+    children = psutil.Process(vllm_api.proc.pid).children(recursive=True)
+    assert any(c.name().startswith("VLLM::") for c in children)
+    vllm_api.proc.terminate()
+    vllm_api.proc.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
