@@ -20,6 +20,7 @@ STATUS: dict[str, int] = {
     "content_policy_violation": 422,
     "overloaded": 503,
     "model_not_loaded": 503,
+    "store_unavailable": 503,
     "engine_error": 502,
     "engine_out_of_memory": 502,
     "engine_timeout": 502,

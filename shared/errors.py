@@ -63,6 +63,12 @@ class Overloaded(WorkerError):
     code = "overloaded"
 
 
+class StoreUnavailable(WorkerError):
+    """The shared store could not do what was asked (a delete while Redis is unreachable): worth retrying."""
+
+    code = "store_unavailable"
+
+
 class EngineError(WorkerError):
     """The model failed to produce output (load failure, runtime error, timeout)."""
 

@@ -97,7 +97,9 @@ class Store(abc.ABC):
         """At most the last `limit` turns, oldest first, starting with a user turn."""
 
     @abc.abstractmethod
-    async def delete_conversation(self, namespace: str, conversation_id: str) -> bool: ...
+    async def delete_conversation(self, namespace: str, conversation_id: str) -> bool:
+        """Whether there was something to delete; a shared store that cannot confirm the delete
+        raises StoreUnavailable (after dropping what this worker holds)."""
 
     # ---- enhancement cache ---------------------------------------------------
     @abc.abstractmethod

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from shared.errors import StoreUnavailable
 from shared.settings import Settings
 from shared.store import scripts
 from shared.store.base import CacheStats, Store, StoredHistory, StoreHealth, Turn, whole_exchanges
@@ -125,15 +126,22 @@ class UpstashStore(Store):
         return StoredHistory(turns, warning)
 
     async def delete_conversation(self, namespace: str, conversation_id: str) -> bool:
-        """Delete and leave a tombstone (one script): turns from before it, queued anywhere, are never written."""
+        """Delete and leave a tombstone (one script): turns from before it, queued anywhere, are never written.
+
+        This worker's copy and queued turns go first, whatever Redis does. A delete the shared store
+        did not confirm (unreachable, garbage) fails with `store_unavailable` rather than answering
+        `deleted`: the shared copy is still there (an erase request must be retried, not trusted)."""
         key = (namespace, conversation_id)
         self.pending.discard(key)
         local = await self.local.delete_conversation(namespace, conversation_id)
         args = [repr(time.time()), str(self.conversation_ttl_s)]
         try:
             return bool(await self.guard.call(self.client.eval, scripts.DELETE, self._keys(key), args)) or local
-        except (RedisUnavailable, *BAD_ANSWER):
-            return local
+        except (RedisUnavailable, *BAD_ANSWER) as exc:
+            raise StoreUnavailable(
+                "the shared store did not confirm the delete (this worker's copy is gone); retry shortly",
+                field="conversation_id",
+            ) from exc
 
     # ---- enhancement cache ---------------------------------------------------------
     async def cache_get(self, key: str, read: Callable[[dict[str, Any]], T | None]) -> T | None:

@@ -6,10 +6,12 @@ import asyncio
 import contextvars
 from typing import Any
 
+from handler.app import Worker
 from shared.store import MemoryStore, Turn, conversation_namespace
 from shared.store.pending import PendingTurns
 from shared.store.upstash import UpstashStore
 from tests.conftest import ADMIN, make_settings, run
+from tests.fakes.engine import FakeEngine
 
 
 def _exchange(i: int, at: float = 0.0) -> list[Turn]:
@@ -149,9 +151,6 @@ def test_a_flush_removes_only_what_it_wrote() -> None:
 def test_health_probes_the_store_before_reporting_it() -> None:
     client = _Unreachable()
     settings = make_settings(upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="unreachable-token")
-    from handler.app import Worker
-    from tests.fakes.engine import FakeEngine
-
     worker = Worker(settings, FakeEngine(), UpstashStore(settings, client=client))
     health = run(worker, {"action": "health"})  # the first job: nothing has touched the store yet
     assert health["status"] == "degraded" and health["store"]["ok"] is False and health["store"]["checked"] is True
@@ -234,3 +233,19 @@ def test_shutdown_reports_what_it_could_not_write(caplog: Any) -> None:
     assert asyncio.run(scenario()) == 2 and store.pending.total == 2
     assert "2 of 2 queued turns (1 conversations) could not be written" in caplog.text
     assert "q1" not in caplog.text  # counts, never text
+
+
+def test_a_delete_the_shared_store_cannot_confirm_fails_as_store_unavailable() -> None:
+    """Redis unreachable: this worker's copy and queued turns go, and the answer is a retryable
+    failure naming the conversation, not `deleted: true` while the shared copy stays."""
+    client = _Unreachable()
+    store = _upstash(client)
+    asyncio.run(store.append_turns("default", "c", _exchange(1)))
+    settings = make_settings(upstash_redis_rest_url="http://127.0.0.1:1", upstash_redis_rest_token="unreachable-token")
+    worker = Worker(settings, FakeEngine(), store)
+    out = run(
+        worker, {"action": "admin", "command": "conversation_delete", "conversation_id": "c", "admin_token": ADMIN}
+    )
+    assert out["success"] is False and out["error_code"] == "store_unavailable" and out["field"] == "conversation_id"
+    assert store.pending.total == 0
+    assert asyncio.run(store.local.get_turns("default", "c", 10)).turns == []
