@@ -63,6 +63,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash scripts/ensure_redis.sh
 	$(BIN)/python -m bench
+	# chat latency with Redis answering in 1.5 s per call (real Redis behind the local bridge)
+	$(BIN)/python -m bench.slow_store
 	# both engines side by side in one run (start-up, jobs/s at c=1 and 8, head-of-line)
 	$(BIN)/python -m bench.engines
 

@@ -1,7 +1,8 @@
 """Both engines side by side, in one run, on the same model, prompts and seeds:
 `python -m bench.engines` (part of `make bench`).
 
-Per engine: start-up time; jobs/s and p50/p95 latency at concurrency 1 and 8 for uncached
+Per configuration (the transformers engine; vLLM as it starts by default; vLLM computing on
+every core, CPU only): start-up time; jobs/s and p50/p95 latency at concurrency 1 and 8 for uncached
 enhance and for distinct stateful chats (each conversation has an earlier exchange in the
 store); head-of-line: an 8-token chat submitted while a 400-token chat decodes, its latency
 against its lone latency. Prints a table and saves bench/results/engines-latest.json (plus a
@@ -28,6 +29,18 @@ from shared.store import MemoryStore
 
 RESULTS = Path(__file__).parent / "results"
 SUBJECTS = ["a lighthouse", "a fox", "a market", "a glacier", "a violin", "a desert road", "a tram", "an orchard"]
+# Jobs per sweep: at concurrency 8, 24 jobs keep 8 in flight for most of the sweep (continuous
+# batching refills a slot as a reply ends), so jobs/s is a throughput; with only 8 jobs it would
+# be the time of the single longest reply in one wave.
+JOBS = 24
+# The configurations measured: the transformers engine, and vLLM's CPU build as it starts by
+# default (one core reserved for the frontend, computing on the other) and with both cores
+# computing (VLLM_CPU_NUM_OF_RESERVED_CPU=0). On CUDA the core reservation does not apply.
+CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
+    "transformers": ("transformers", {}),
+    "vllm": ("vllm", {}),
+    "vllm-all-cores": ("vllm", {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -63,17 +76,29 @@ async def sweep(worker: Worker, payloads: list[dict[str, Any]], concurrency: int
 
 def enhance_jobs(round_: int) -> list[dict[str, Any]]:
     return [
-        {"action": "enhance", "prompt": f"{s} at dusk, round {round_}", "job_type": "sdxl_image_fast", "seed": 7}
-        for s in SUBJECTS
+        {
+            "action": "enhance",
+            "prompt": f"{SUBJECTS[i % len(SUBJECTS)]} at dusk, round {round_}, take {i}",  # uncached: all distinct
+            "job_type": "sdxl_image_fast",
+            "seed": 7,
+        }
+        for i in range(JOBS)
     ]
 
 
 async def stateful_jobs(worker: Worker, round_: int) -> list[dict[str, Any]]:
-    """Eight distinct conversations, each with one earlier exchange stored (set up untimed)."""
+    """JOBS distinct conversations, each with one earlier exchange stored (set up untimed)."""
     jobs = []
-    for i, subject in enumerate(SUBJECTS):
+    for i in range(JOBS):
+        subject = SUBJECTS[i % len(SUBJECTS)]
         cid = f"bench-{round_}-{i}"
-        first = {"action": "chat", "conversation_id": cid, "message": f"Let's talk about {subject}.", "max_tokens": 8}
+        first = {
+            "action": "chat",
+            "conversation_id": cid,
+            "message": f"Let's talk about {subject}.",
+            "max_tokens": 8,
+            "seed": 100 + i,
+        }
         await worker.handle({"id": "setup", "input": first})
         jobs.append(
             {
@@ -110,7 +135,21 @@ async def head_of_line(worker: Worker, engine: Engine) -> dict[str, float]:
     }
 
 
-def measure(name: str) -> dict[str, Any]:
+def measure(config: str) -> dict[str, Any]:
+    name, env = CONFIGS[config]
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # read by vLLM's engine core when it starts
+    try:
+        return _measure(name)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _measure(name: str) -> dict[str, Any]:
     settings = load_settings(  # ENFORCE_EAGER from the environment; unset: eager on a CPU, compiled on CUDA
         engine=name, enhance_cache_size=0, upstash_redis_rest_url=None, upstash_redis_rest_token=None
     )
@@ -139,11 +178,15 @@ def measure(name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    names = [a for a in sys.argv[1:] if not a.startswith("-")] or ["transformers", "vllm"]
+    names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(CONFIGS)
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        sys.exit(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
     load = os.getloadavg()
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpu": platform.machine(), "cores": os.cpu_count(), "load_before": [round(x, 2) for x in load]},
+        "jobs_per_sweep": JOBS,
         "engines": {name: measure(name) for name in names},
     }
     report["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -152,12 +195,12 @@ def main() -> None:
     (RESULTS / "engines-latest.json").write_text(text)
     (RESULTS / f"engines-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text)
     print(
-        f"{'engine':<13}{'start s':>9}{'enh c1/s':>10}{'enh c8/s':>10}{'x':>6}{'chat c1/s':>11}{'chat c8/s':>11}"
+        f"{'engine':<16}{'start s':>9}{'enh c1/s':>10}{'enh c8/s':>10}{'x':>6}{'chat c1/s':>11}{'chat c8/s':>11}"
         f"{'x':>6}{'c8 p95 s':>10}{'HOL x':>7}"
     )
     for name, r in report["engines"].items():
         print(
-            f"{name:<13}{r['start_s']:>9}{r['enhance_c1']['jobs_per_s']:>10}{r['enhance_c8']['jobs_per_s']:>10}"
+            f"{name:<16}{r['start_s']:>9}{r['enhance_c1']['jobs_per_s']:>10}{r['enhance_c8']['jobs_per_s']:>10}"
             f"{r['enhance_speedup_c8']:>6}{r['stateful_c1']['jobs_per_s']:>11}{r['stateful_c8']['jobs_per_s']:>11}"
             f"{r['stateful_speedup_c8']:>6}{r['stateful_c8']['p95_s']:>10}{r['head_of_line']['ratio']:>7}"
         )

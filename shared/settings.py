@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     vllm_max_num_seqs: int = Field(
         0, ge=0, le=1024, description="vLLM: most requests decoded together (0 = MAX_BATCH_SIZE x 4, at least 32)."
     )
+    vllm_block_size: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description=(
+            "vLLM: tokens per KV block, the prefix cache's unit of reuse (0 = 16 on CUDA, 32 on the CPU build, "
+            "whose own default of 128 never reuses a conversation under 128 tokens); worker-vllm's BLOCK_SIZE."
+        ),
+    )
     vllm_kv_cache_gib: int = Field(
         1, ge=1, le=512, description="vLLM's CPU build only: KV cache space in GiB (VLLM_CPU_KVCACHE_SPACE wins)."
     )

@@ -35,6 +35,17 @@ def eager(settings: Settings, device: str) -> bool:
     return settings.enforce_eager if settings.enforce_eager is not None else device != "cuda"
 
 
+# Tokens per KV block when VLLM_BLOCK_SIZE is 0. The prefix cache reuses whole blocks only, so a
+# stateful chat's history is reused up to its last full block. vLLM's CPU build defaults to 128 (its
+# attention kernels want a multiple of 32): a conversation under 128 tokens would be prefilled in
+# full on every turn. 32 is the smallest those kernels take; CUDA keeps vLLM's 16.
+DEFAULT_BLOCK_SIZE = {"cuda": 16, "cpu": 32}
+
+
+def block_size(settings: Settings, device: str) -> int:
+    return settings.vllm_block_size or DEFAULT_BLOCK_SIZE.get(device, 16)
+
+
 def max_num_seqs(settings: Settings) -> int:
     return settings.vllm_max_num_seqs or max(32, settings.max_batch_size * 4)
 
@@ -45,6 +56,11 @@ def engine_args(settings: Settings, directory: Path, device: str, dtype: Any, co
     if device == "cpu":
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_kv_cache_gib))
     utilization = settings.gpu_memory_utilization if device == "cuda" else CPU_MEMORY_UTILIZATION
+    extra: dict[str, Any] = {}
+    if narrows(device):
+        from shared.engine.vllm_engine.narrow import NarrowTopKTopP
+
+        extra["logits_processors"] = [NarrowTopKTopP]
     return AsyncEngineArgs(
         model=str(directory),
         tokenizer=str(directory),
@@ -52,22 +68,38 @@ def engine_args(settings: Settings, directory: Path, device: str, dtype: Any, co
         max_model_len=context,
         gpu_memory_utilization=utilization,
         enforce_eager=eager(settings, device),
+        block_size=block_size(settings, device),
         enable_prefix_caching=True,  # replaces our PrefixCache: paged, shared, bounded by the KV pool
         max_num_seqs=max_num_seqs(settings),
         disable_log_stats=False,  # our stat logger reads KV use and prefix-cache hits from them
+        **extra,
     )
 
 
-def sampling(params: GenerationParams) -> Any:
+def narrows(device: str) -> bool:
+    """On vLLM's CPU build, top-k + top-p go through our NarrowTopKTopP (narrow.py: the CPU sampler
+    sorts the whole vocabulary for top-p every step); on CUDA vLLM's own sampling kernels serve."""
+    return device != "cuda"
+
+
+def sampling(params: GenerationParams, narrow: bool = False) -> Any:
+    """`narrow`: top-k and top-p go to NarrowTopKTopP (only where it is loaded: `narrows`), when
+    there is a top-k to narrow to and sampling is not greedy; vLLM's sampler then sees them off."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
+    top_k, top_p, extra = params.top_k, params.top_p, None
+    if narrow and params.temperature > 0 and top_k > 0 and top_p < 1.0:
+        from shared.engine.vllm_engine.narrow import KEY
+
+        top_k, top_p, extra = 0, 1.0, {KEY: [params.top_k, params.top_p]}
     return SamplingParams(
         n=1,
         max_tokens=params.max_tokens,
         temperature=params.temperature,
-        top_p=params.top_p,
-        top_k=params.top_k,  # 0 is "off" in both
+        top_p=top_p,
+        top_k=top_k,  # 0 is "off" in both
+        extra_args=extra,
         repetition_penalty=params.repetition_penalty,
         seed=params.seed,
         # vLLM ends the request there; our ReplyText trims and counts (vLLM refuses an empty stop string)

@@ -271,7 +271,8 @@ class VllmEngine(TokenCounting, Engine):
 
         reply = streaming.ReplyText(self._backend, params.stop, on_text)
         try:
-            request = llm.generate(TokensPrompt(prompt_token_ids=ids), config.sampling(params), request_id=self._id())
+            sampling = config.sampling(params, narrow=config.narrows(self._device))
+            request = llm.generate(TokensPrompt(prompt_token_ids=ids), sampling, request_id=self._id())
             async with contextlib.aclosing(request) as outputs:  # leaving early aborts the request
                 async for out in outputs:
                     choice = out.outputs[0]
