@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from handler.app import Worker
 from shared.engine import Engine
@@ -137,16 +138,8 @@ async def head_of_line(worker: Worker, engine: Engine) -> dict[str, float]:
 
 def measure(config: str) -> dict[str, Any]:
     name, env = CONFIGS[config]
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # read by vLLM's engine core when it starts
-    try:
+    with mock.patch.dict(os.environ, env):  # read by vLLM's engine core when it starts; restored after
         return _measure(name)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _measure(name: str) -> dict[str, Any]:

@@ -31,6 +31,49 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def shutdown_env(bridge_url: str, token: str, prefix: str, grace_s: int, **extra: str) -> dict[str, str]:
+    """A worker on the shared store behind the bridge, quick to queue turns when Redis stops (SIGTERM tests)."""
+    return worker_env(
+        UPSTASH_REDIS_REST_URL=bridge_url,
+        UPSTASH_REDIS_REST_TOKEN=token,
+        REDIS_KEY_PREFIX=prefix,
+        REDIS_TIMEOUT_S="0.5",
+        REDIS_RETRY_AFTER_S="1",
+        SHUTDOWN_GRACE_S=str(grace_s),
+        LOG_LEVEL="INFO",
+        **extra,
+    )
+
+
+def end_tree(proc: subprocess.Popen[Any], children: list[Any]) -> None:
+    """Terminate a worker, then whatever of `children` (psutil processes taken while it ran: a vLLM
+    worker's engine core can outlive it) is still running: no test leaves processes behind."""
+    import psutil
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def assert_sigterm_ends_its_engine_core(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to a vLLM worker ends its engine core too (uvicorn re-raises the signal after its
+    graceful shutdown, so atexit never runs: the shutdown path's unload is what ends it)."""
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert any(c.name().startswith("VLLM::") for c in children)  # the engine core runs as a child process
+    proc.terminate()
+    proc.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
+
+
 class LocalApi:
     """A worker process serving the RunPod SDK's own local API."""
 
@@ -82,21 +125,11 @@ class LocalApi:
     def stop(self) -> None:
         import psutil
 
-        # A vLLM worker's engine core is a child process that can outlive a terminated worker: end
-        # the whole tree, so no test leaves processes (and gigabytes) behind.
         try:
             children = psutil.Process(self.proc.pid).children(recursive=True)
         except psutil.Error:
             children = []
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        _, alive = psutil.wait_procs(children, timeout=10)
-        for child in alive:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        end_tree(self.proc, children)
         self.log.close()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LocalApi, worker_env
+from tests.e2e.conftest import LocalApi, shutdown_env
 from tests.e2e.redis_helpers import Bridge, RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -30,15 +30,7 @@ def redis_and_bridge(tmp_path: Path) -> Iterator[tuple[RedisServer, Bridge]]:
 
 def _worker_with_queued_turns(bridge: Bridge, server: RedisServer, tmp_path: Path, grace_s: int) -> LocalApi:
     """A worker holding 20 turns (10 exchanges, two conversations) queued behind a stopped Redis."""
-    env = worker_env(
-        UPSTASH_REDIS_REST_URL=bridge.url,
-        UPSTASH_REDIS_REST_TOKEN=TOKEN,
-        REDIS_KEY_PREFIX=PREFIX,
-        REDIS_TIMEOUT_S="0.5",
-        REDIS_RETRY_AFTER_S="1",
-        SHUTDOWN_GRACE_S=str(grace_s),
-        LOG_LEVEL="INFO",
-    )
+    env = shutdown_env(bridge.url, TOKEN, PREFIX, grace_s)
     api = LocalApi(env, tmp_path / "worker.log")
     server.stop()
     for cid, messages in CONVERSATIONS.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import worker_env
+from tests.e2e.conftest import shutdown_env
 from tests.e2e.job_queue import JobQueueStandIn, QueueWorker
 from tests.e2e.redis_helpers import Bridge, RedisServer
 
@@ -48,16 +48,7 @@ def start_worker(
 
     def start(grace_s: int) -> QueueWorker:
         _, bridge = redis_and_bridge
-        env = worker_env(
-            UPSTASH_REDIS_REST_URL=bridge.url,
-            UPSTASH_REDIS_REST_TOKEN=TOKEN,
-            REDIS_KEY_PREFIX=PREFIX,
-            REDIS_TIMEOUT_S="0.5",
-            REDIS_RETRY_AFTER_S="1",
-            SHUTDOWN_GRACE_S=str(grace_s),
-            LOG_LEVEL="INFO",
-            **queue.env(),
-        )
+        env = shutdown_env(bridge.url, TOKEN, PREFIX, grace_s, **queue.env())
         worker = QueueWorker(env, tmp_path)
         started.append(worker)
         queue.wait_for(lambda q: q.takes > 0, "the worker's first job-take poll", worker, timeout=300)

@@ -8,7 +8,6 @@ One worker process serves the module (its engine core's start is the cost)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import psutil
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN, ROOT, free_port, worker_env
+from tests.e2e.conftest import ADMIN, ROOT, assert_sigterm_ends_its_engine_core, end_tree, free_port, worker_env
 from tests.e2e.test_http_mode import CHAT_FIELDS, ENHANCE_FIELDS, GET_ROUTES, TOKEN, HttpWorker, _wait
 
 pytestmark = pytest.mark.e2e
@@ -59,20 +58,7 @@ def vllm_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpWorker]:
         worker.before_ready["children"] = psutil.Process(proc.pid).children(recursive=True)
         yield worker
     finally:
-        _stop_tree(proc, worker.before_ready.get("children", []))
-
-
-def _stop_tree(proc: subprocess.Popen[bytes], children: list[psutil.Process]) -> None:
-    """The worker and its vLLM engine core, whatever a test left: no test leaves an engine core running."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    _, alive = psutil.wait_procs(children, timeout=10)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
+        end_tree(proc, worker.before_ready.get("children", []))
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +166,5 @@ def test_a_client_leaving_a_stream_ends_the_request_in_vllm(vllm_http: HttpWorke
 
 
 def test_stopping_the_worker_ends_its_engine_core(vllm_http: HttpWorker) -> None:
-    """Last in the module: SIGTERM to the worker ends its vLLM engine core too (no orphan; uvicorn
-    re-raises the signal after its graceful shutdown, so this is the shutdown path's unload)."""
-    children = psutil.Process(vllm_http.proc.pid).children(recursive=True)
-    assert any(c.name().startswith("VLLM::") for c in children)  # the engine core runs as a child process
-    vllm_http.proc.terminate()
-    vllm_http.proc.wait(timeout=60)
-    _, alive = psutil.wait_procs(children, timeout=30)
-    assert alive == []
+    """Last in the module: SIGTERM to the worker ends its vLLM engine core too (no orphan)."""
+    assert_sigterm_ends_its_engine_core(vllm_http.proc)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psutil
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalApi
+from tests.e2e.conftest import LocalApi, assert_sigterm_ends_its_engine_core
 
 pytestmark = pytest.mark.e2e
 
@@ -62,10 +61,5 @@ def test_enhance_from_the_model(vllm_api: LocalApi) -> None:
 
 def test_stopping_the_worker_ends_its_engine_core(vllm_api: LocalApi) -> None:
     """Last in the module: SIGTERM to the worker ends its vLLM engine core too (the SDK's local API
-    runs on uvicorn, which re-raises the signal after its graceful shutdown: atexit never runs)."""
-    children = psutil.Process(vllm_api.proc.pid).children(recursive=True)
-    assert any(c.name().startswith("VLLM::") for c in children)
-    vllm_api.proc.terminate()
-    vllm_api.proc.wait(timeout=60)
-    _, alive = psutil.wait_procs(children, timeout=30)
-    assert alive == []
+    runs on uvicorn too)."""
+    assert_sigterm_ends_its_engine_core(vllm_api.proc)
