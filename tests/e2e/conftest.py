@@ -31,11 +31,23 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def shutdown_env(bridge_url: str, token: str, prefix: str, grace_s: int, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def redis_and_bridge(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A private, durable Redis (a restart comes back with what it held) behind the local bridge."""
+    from tests.e2e.redis_helpers import Bridge, RedisServer  # it imports this module
+
+    server = RedisServer(data_dir=tmp_path)
+    bridge = Bridge(server.url, "shutdown-test-token", tmp_path / "bridge.log")
+    yield server, bridge
+    bridge.stop()
+    server.stop()
+
+
+def shutdown_env(bridge: Any, prefix: str, grace_s: int, **extra: str) -> dict[str, str]:
     """A worker on the shared store behind the bridge, quick to queue turns when Redis stops (SIGTERM tests)."""
     return worker_env(
-        UPSTASH_REDIS_REST_URL=bridge_url,
-        UPSTASH_REDIS_REST_TOKEN=token,
+        UPSTASH_REDIS_REST_URL=bridge.url,
+        UPSTASH_REDIS_REST_TOKEN=bridge.token,
         REDIS_KEY_PREFIX=prefix,
         REDIS_TIMEOUT_S="0.5",
         REDIS_RETRY_AFTER_S="1",

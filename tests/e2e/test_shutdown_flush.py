@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,12 @@ from tests.e2e.conftest import LocalApi, shutdown_env
 from tests.e2e.redis_helpers import Bridge, RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
-TOKEN = "shutdown-test-token"
 CONVERSATIONS = {"s": [f"s-{i}" for i in range(5)], "t": [f"t-{i}" for i in range(5)]}
-
-
-@pytest.fixture
-def redis_and_bridge(tmp_path: Path) -> Iterator[tuple[RedisServer, Bridge]]:
-    server = RedisServer(data_dir=tmp_path)  # durable: a restart comes back with what it held
-    bridge = Bridge(server.url, TOKEN, tmp_path / "bridge.log")
-    yield server, bridge
-    bridge.stop()
-    server.stop()
 
 
 def _worker_with_queued_turns(bridge: Bridge, server: RedisServer, tmp_path: Path, grace_s: int) -> LocalApi:
     """A worker holding 20 turns (10 exchanges, two conversations) queued behind a stopped Redis."""
-    env = shutdown_env(bridge.url, TOKEN, PREFIX, grace_s)
+    env = shutdown_env(bridge, PREFIX, grace_s)
     api = LocalApi(env, tmp_path / "worker.log")
     server.stop()
     for cid, messages in CONVERSATIONS.items():

@@ -17,19 +17,9 @@ from tests.e2e.job_queue import JobQueueStandIn, QueueWorker
 from tests.e2e.redis_helpers import Bridge, RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
-TOKEN = "shutdown-queue-test-token"
 PREFIX = f"shutdown-queue-{uuid.uuid4().hex[:8]}"
 CONVERSATIONS = {"s": [f"s-{i}" for i in range(5)], "t": [f"t-{i}" for i in range(5)]}
 STOPPED_TAKING = "shutdown: stopped taking jobs"  # handler/shutdown.py, once the signal has ended the job loop
-
-
-@pytest.fixture
-def redis_and_bridge(tmp_path: Path) -> Iterator[tuple[RedisServer, Bridge]]:
-    server = RedisServer(data_dir=tmp_path)  # durable: a restart comes back with what it held
-    bridge = Bridge(server.url, TOKEN, tmp_path / "bridge.log")
-    yield server, bridge
-    bridge.stop()
-    server.stop()
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def start_worker(
 
     def start(grace_s: int) -> QueueWorker:
         _, bridge = redis_and_bridge
-        env = shutdown_env(bridge.url, TOKEN, PREFIX, grace_s, **queue.env())
+        env = shutdown_env(bridge, PREFIX, grace_s, **queue.env())
         worker = QueueWorker(env, tmp_path)
         started.append(worker)
         queue.wait_for(lambda q: q.takes > 0, "the worker's first job-take poll", worker, timeout=300)
