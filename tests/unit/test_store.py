@@ -249,3 +249,34 @@ def test_a_delete_the_shared_store_cannot_confirm_fails_as_store_unavailable() -
     assert out["success"] is False and out["error_code"] == "store_unavailable" and out["field"] == "conversation_id"
     assert store.pending.total == 0
     assert asyncio.run(store.local.get_turns("default", "c", 10)).turns == []
+
+
+def test_drain_ends_the_driver_even_when_a_cancel_is_swallowed() -> None:
+    """Python 3.11's wait_for can swallow a cancel that meets its inner future finishing; a driver
+    that lost one cancel must not keep shutdown waiting (it is cancelled until it ends)."""
+    from shared.store.writeback import WriteBack
+
+    swallowed = []
+
+    async def write(key: Any, batch: list[Turn]) -> None:
+        never = asyncio.Event()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(key)  # the first cancel is lost, as in the 3.11 race
+            await never.wait()
+
+    async def scenario() -> tuple[bool, int]:
+        pending = PendingTurns(limit=100)
+        pending.add(("default", "c"), _exchange(1))
+        driver = WriteBack(pending, write, lambda: 0.0)
+        driver.kick()
+        await asyncio.sleep(0)  # the driver starts its write
+        drain = asyncio.ensure_future(driver.drain(0.0))
+        done, _ = await asyncio.wait({drain}, timeout=30)  # a hang guard, not a time bound
+        return drain in done, pending.total
+
+    ended, left = asyncio.run(scenario())
+    assert ended and left == 2 and swallowed == [("default", "c")]
